@@ -1,0 +1,137 @@
+//! Throughput and latency measurements behind `lookalike bench`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+use crate::embedding::Embedder;
+use crate::error::{IoResultExt, Result};
+use crate::imaging::DecodeLimits;
+use crate::index::{build_index, BuildOptions, BuildReport, Index};
+use crate::search::{search, Query, SearchRequest};
+
+/// Latency percentiles of repeated operations.
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct Latency {
+    /// Number of samples.
+    pub n: usize,
+    /// Median, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile (nearest rank), milliseconds.
+    pub p99_ms: f64,
+    /// Mean, milliseconds.
+    pub mean_ms: f64,
+}
+
+impl Latency {
+    /// Percentiles of `samples`.
+    pub fn of(samples: &[Duration]) -> Latency {
+        if samples.is_empty() {
+            return Latency::default();
+        }
+        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms[(((ms.len() as f64) * q).ceil() as usize).clamp(1, ms.len()) - 1];
+        Latency {
+            n: ms.len(),
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
+        }
+    }
+}
+
+/// Indexes the first `n` products of `catalog` into a fresh index in `dir`.
+pub fn bench_indexing(
+    catalog: &Catalog,
+    embedder: &Embedder,
+    n: usize,
+    dir: &Path,
+    batch_size: usize,
+) -> Result<BuildReport> {
+    let mut subset = catalog.clone();
+    subset.products.truncate(n);
+    subset.report = Default::default();
+    let opts = BuildOptions {
+        rebuild: true,
+        batch_size,
+        ..BuildOptions::default()
+    };
+    build_index(
+        &subset,
+        embedder,
+        dir,
+        &opts,
+        &indicatif::ProgressBar::hidden(),
+    )
+}
+
+/// Query latencies by id and by uploaded image bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryBench {
+    /// Search by product id (no embedding).
+    pub by_id: Latency,
+    /// Decode + embed + search of a catalogue-sized image (60x80 JPEG).
+    pub by_image: Latency,
+    /// Decode + embed + search of a full-size photo.
+    pub by_photo: Latency,
+}
+
+/// Measures query latency on `index`. `images` and `photos` are files whose
+/// bytes are read up front and then searched as uploads.
+pub fn bench_queries(
+    index: &Index,
+    embedder: &Embedder,
+    ids: &[String],
+    images: &[PathBuf],
+    photos: &[PathBuf],
+    req: &SearchRequest,
+) -> Result<QueryBench> {
+    let mut by_id = Vec::with_capacity(ids.len());
+    for id in ids {
+        let t = Instant::now();
+        let r = search(index, &Query::Product(id), req)?;
+        by_id.push(t.elapsed());
+        std::hint::black_box(r);
+    }
+    let limits = DecodeLimits::default();
+    let run = |files: &[PathBuf]| -> Result<Vec<Duration>> {
+        let mut out = Vec::with_capacity(files.len());
+        for f in files {
+            let bytes = std::fs::read(f).at(f)?;
+            let t = Instant::now();
+            let e = embedder.embed_bytes(&bytes, &limits)?;
+            let r = search(index, &Query::Embedding(&e), req)?;
+            out.push(t.elapsed());
+            std::hint::black_box(r);
+        }
+        Ok(out)
+    };
+    // One warm-up query so that lazily built state is not timed.
+    if let Some(f) = images.first() {
+        let _ = run(std::slice::from_ref(f));
+    }
+    Ok(QueryBench {
+        by_id: Latency::of(&by_id),
+        by_image: Latency::of(&run(images)?),
+        by_photo: Latency::of(&run(photos)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles() {
+        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let l = Latency::of(&d);
+        assert_eq!(l.n, 100);
+        assert!((l.p50_ms - 50.0).abs() < 1e-9);
+        assert!((l.p99_ms - 99.0).abs() < 1e-9);
+        assert!((l.mean_ms - 50.5).abs() < 1e-9);
+        assert_eq!(Latency::of(&[]).n, 0);
+    }
+}

@@ -1,0 +1,201 @@
+//! `lookalike bench`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use lookalike::bench::{bench_indexing, bench_queries};
+use lookalike::catalog::{has_image_extension, Catalog};
+use lookalike::embedding::{ColourSpec, Embedder, ModelSpec};
+use lookalike::eval::sample::SplitMix64;
+use lookalike::index::reader::read_manifest;
+use lookalike::search::SearchRequest;
+use lookalike::Index;
+use serde_json::json;
+
+/// The shared catalogue, relative to the project root.
+const SHARED_SMALL: &str = "../shared/datasets/fashion-product-images-small";
+const SHARED_FULL: &str = "../shared/datasets/fashion-product-images-full-sample";
+
+/// Arguments of `bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Catalogue to index for the throughput figure (default: the index's
+    /// catalogue, else ../shared/datasets/fashion-product-images-small).
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+    /// Images to index for the throughput figure.
+    #[arg(long, default_value_t = 2000)]
+    images: usize,
+    /// Images per model call.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Number of queries of each kind.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// Folder of large photos to query with (default: the shared full-size sample).
+    #[arg(long)]
+    photos: Option<PathBuf>,
+    /// Model for the throughput run (default: the index's, else lite0).
+    #[arg(long)]
+    model: Option<String>,
+    /// Input size HEIGHTxWIDTH for the throughput run.
+    #[arg(long, value_parser = lookalike::embedding::parse_input_size)]
+    input_size: Option<(u32, u32)>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn list_images(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| has_image_extension(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
+    let manifest = read_manifest(index_dir).ok();
+    let catalog_dir = args
+        .catalog
+        .clone()
+        .or_else(|| manifest.as_ref().map(|m| m.catalog_root.clone()))
+        .unwrap_or_else(|| PathBuf::from(SHARED_SMALL));
+    let mut spec = match (&args.model, &manifest) {
+        (Some(name), _) => ModelSpec::resolve(name)?,
+        (None, Some(m)) => m.model.clone(),
+        (None, None) => ModelSpec::resolve("lite0")?,
+    };
+    if let Some((h, w)) = args.input_size {
+        spec = spec.with_input_size(h, w)?;
+    }
+    let catalog = Catalog::open(&catalog_dir)?;
+    let embedder = Embedder::new(&spec, ColourSpec::default())?;
+
+    // 1. Indexing throughput on a fresh temporary index.
+    let tmp = std::env::temp_dir().join(format!("lookalike-bench-{}", std::process::id()));
+    let n = args.images.min(catalog.products.len());
+    eprintln!("indexing {n} images of {} ...", catalog_dir.display());
+    let build = bench_indexing(&catalog, &embedder, n, &tmp, args.batch_size);
+    let build = match build {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e.into());
+        }
+    };
+
+    // 2. Query latency on the real index if it uses this model, else on the bench index.
+    let same_model = manifest
+        .as_ref()
+        .is_some_and(|m| &m.embedder == embedder.fingerprint());
+    let query_dir = if same_model { index_dir } else { tmp.as_path() };
+    let index = Index::open(query_dir)?;
+    let mut rng = SplitMix64(7);
+    let rows: Vec<usize> = (0..args.queries)
+        .map(|_| rng.below(index.len().max(1)))
+        .collect();
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|&r| index.products()[r].id.clone())
+        .collect();
+    let images: Vec<PathBuf> = rows
+        .iter()
+        .take(args.queries.min(100))
+        .map(|&r| index.products()[r].image.clone())
+        .collect();
+    let photo_dir = args
+        .photos
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(SHARED_FULL).join("images"));
+    let photos = list_images(&photo_dir);
+    if photos.is_empty() {
+        eprintln!(
+            "note: no photos in {}; the photo latency is left out",
+            photo_dir.display()
+        );
+    }
+    // Each photo twice, for a steadier median over 24 files.
+    let photos: Vec<PathBuf> = photos.iter().chain(photos.iter()).cloned().collect();
+    eprintln!(
+        "querying {} ({} products) ...",
+        query_dir.display(),
+        index.len()
+    );
+    let q = bench_queries(
+        &index,
+        &embedder,
+        &ids,
+        &images,
+        &photos,
+        &SearchRequest::default(),
+    )
+    .context("query benchmark")?;
+    let index_products = index.len();
+    drop(index);
+    let _ = std::fs::remove_dir_all(&tmp);
+
+    let s = build.stages;
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / build.embedded.max(1) as f64;
+    let threads = rayon::current_num_threads();
+    let out = json!({
+        "indexing": {
+            "images": build.embedded,
+            "seconds": build.elapsed.as_secs_f64(),
+            "images_per_second": build.images_per_second(),
+            "threads": threads,
+            "batch_size": args.batch_size,
+            "cpu_ms_per_image": {
+                "decode": per(s.decode), "resize": per(s.resize), "embed": per(s.embed), "write": per(s.write),
+            },
+            "full_catalogue_estimate_s": 44441.0 / build.images_per_second().max(1e-9),
+        },
+        "query": {
+            "index_products": index_products,
+            "by_id": q.by_id,
+            "by_image_60x80": q.by_image,
+            "by_photo": q.by_photo,
+        },
+        "model": embedder.fingerprint(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let fp = embedder.fingerprint();
+    println!(
+        "model {} input {}x{} {}, {threads} threads, batch {}",
+        fp.model, fp.input_size[0], fp.input_size[1], fp.fit, args.batch_size
+    );
+    println!(
+        "indexing: {} images in {:.1}s = {:.1} img/s (full 44,441-image catalogue ≈ {:.1} min)",
+        build.embedded,
+        build.elapsed.as_secs_f64(),
+        build.images_per_second(),
+        44441.0 / build.images_per_second().max(1e-9) / 60.0
+    );
+    println!(
+        "  CPU ms per image: decode {:.2}, resize+colour {:.2}, embed {:.2}, write {:.3}",
+        per(s.decode),
+        per(s.resize),
+        per(s.embed),
+        per(s.write)
+    );
+    for (name, l) in [
+        ("by id", q.by_id),
+        ("by 60x80 image", q.by_image),
+        ("by full-size photo", q.by_photo),
+    ] {
+        println!(
+            "query {name:<19} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} queries)",
+            l.p50_ms, l.p99_ms, l.n
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

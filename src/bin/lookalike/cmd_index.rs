@@ -1,0 +1,158 @@
+//! `lookalike index CATALOG`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use lookalike::catalog::Catalog;
+use lookalike::embedding::{parse_input_size, ColourSpec, Embedder, ModelSpec};
+use lookalike::imaging::Fit;
+use lookalike::index::{build_index, reader::read_manifest, BuildOptions};
+
+use crate::output::{progress_bar, secs};
+
+/// Arguments of `index`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The catalogue: a folder with styles.csv + images/, or any folder of images.
+    catalog: PathBuf,
+    /// Model: lite0, lite2, or a JSON model spec file. Default: the index's
+    /// model when updating, else lite0.
+    #[arg(long)]
+    model: Option<String>,
+    /// Model input size as HEIGHTxWIDTH (e.g. 160x120).
+    #[arg(long, value_parser = parse_input_size)]
+    input_size: Option<(u32, u32)>,
+    /// How images are fitted to the input: letterbox, centre-crop, stretch.
+    #[arg(long)]
+    fit: Option<Fit>,
+    /// Images per model call.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Replace an index built with another model instead of refusing.
+    #[arg(long)]
+    rebuild: bool,
+    /// Fail (exit 1) if any row or image was skipped; the index is still written.
+    #[arg(long)]
+    strict: bool,
+    /// List every skipped or repaired item.
+    #[arg(long)]
+    verbose: bool,
+}
+
+/// The spec to index with: explicit options, else the existing index's, else lite0.
+fn choose_spec(index: &Path, args: &Args) -> Result<ModelSpec> {
+    let existing = read_manifest(index).ok().map(|m| m.model);
+    let mut spec = match (&args.model, existing) {
+        (Some(m), _) => ModelSpec::resolve(m)?,
+        (None, Some(spec)) => spec,
+        (None, _) => ModelSpec::resolve("lite0")?,
+    };
+    if let Some((h, w)) = args.input_size {
+        spec = spec.with_input_size(h, w)?;
+    }
+    if let Some(fit) = args.fit {
+        spec.fit = fit;
+    }
+    Ok(spec)
+}
+
+pub fn run(index: &Path, args: Args) -> Result<ExitCode> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("setting up worker threads")?;
+    }
+    if args.batch_size == 0 || args.batch_size > 256 {
+        bail!("--batch-size must be in 1..=256");
+    }
+    let catalog = Catalog::open(&args.catalog)?;
+    tracing::info!(
+        "catalogue {}: {} images ({:?} layout)",
+        args.catalog.display(),
+        catalog.products.len(),
+        catalog.layout
+    );
+    let spec = choose_spec(index, &args)?;
+    let embedder = Embedder::new(&spec, ColourSpec::default())?;
+    tracing::info!("model {}", embedder.fingerprint());
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        let _ = ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted again: exiting now (finished embeddings are journalled)");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: finishing the current batches (Ctrl-C again to quit at once)");
+        });
+    }
+    let opts = BuildOptions {
+        rebuild: args.rebuild,
+        batch_size: args.batch_size,
+        cancel: Some(cancel),
+        ..BuildOptions::default()
+    };
+    let bar = progress_bar();
+    let result = build_index(&catalog, &embedder, index, &opts, &bar);
+    bar.finish_and_clear();
+    let report = match result {
+        Err(lookalike::Error::Interrupted) => {
+            eprintln!(
+                "interrupted: the previous index in {} is intact; finished embeddings are kept \
+                 and the next `lookalike index` resumes from them",
+                index.display()
+            );
+            return Ok(ExitCode::from(130));
+        }
+        r => r?,
+    };
+
+    let counts = report.problems.counts();
+    println!(
+        "indexed {} products into {} in {} ({} embedded at {:.1} img/s, {} unchanged, {} resumed, {} removed)",
+        report.indexed,
+        index.display(),
+        secs(report.elapsed),
+        report.embedded,
+        report.images_per_second(),
+        report.reused,
+        report.resumed,
+        report.removed,
+    );
+    let skipped = report.problems.skipped();
+    if !counts.is_empty() {
+        println!("{skipped} skipped; problems found:");
+        for (kind, n) in &counts {
+            println!("  {n:>6}  {}", kind.describe());
+        }
+        if args.verbose {
+            for p in &report.problems.problems {
+                println!("  {:?}: {p}", p.kind);
+            }
+        } else {
+            for p in report
+                .problems
+                .problems
+                .iter()
+                .filter(|p| p.kind.is_skip())
+                .take(5)
+            {
+                println!("  e.g. {p}");
+            }
+            println!("  (--verbose lists every item)");
+        }
+    }
+    if args.strict && skipped > 0 {
+        eprintln!("error: {skipped} items were skipped (--strict)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

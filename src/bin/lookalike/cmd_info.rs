@@ -1,0 +1,70 @@
+//! `lookalike info`
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use lookalike::Index;
+use serde_json::json;
+
+/// Arguments of `info`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
+    let index = Index::open(index_dir)?;
+    let m = index.manifest();
+    let bytes: u64 = [&m.vectors_file, &m.products_file]
+        .iter()
+        .filter_map(|f| std::fs::metadata(index_dir.join(f)).ok())
+        .map(|md| md.len())
+        .sum();
+    let labelled = index
+        .products()
+        .iter()
+        .filter(|p| !p.labels.is_empty())
+        .count();
+    let facets: serde_json::Map<String, serde_json::Value> =
+        ["gender", "masterCategory", "articleType", "baseColour"]
+            .iter()
+            .filter(|f| index.payload().field_name(f).is_some())
+            .map(|f| (f.to_string(), json!(index.payload().facet(f).len())))
+            .collect();
+    let info = json!({
+        "products": index.len(),
+        "labelled": labelled,
+        "generation": m.generation,
+        "format_version": m.version,
+        "model": {
+            "name": m.embedder.model,
+            "hash": m.embedder.model_hash,
+            "input_size": m.embedder.input_size,
+            "fit": m.embedder.fit,
+            "output": m.embedder.output,
+        },
+        "dims": { "cnn": m.cnn_dim, "colour": m.colour_dim },
+        "colour": m.embedder.colour,
+        "fields": m.fields,
+        "distinct_values": facets,
+        "catalog": m.catalog_root,
+        "bytes_on_disk": bytes,
+        "committed_at": m.committed_at,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("index       {}", index_dir.display());
+    println!("products    {} ({} labelled)", index.len(), labelled);
+    println!("generation  {}", m.generation);
+    println!("model       {}", m.embedder);
+    println!("dimensions  {} cnn + {} colour", m.cnn_dim, m.colour_dim);
+    println!("catalogue   {}", m.catalog_root.display());
+    println!("fields      {}", m.fields.join(", "));
+    println!("on disk     {:.1} MiB", bytes as f64 / (1 << 20) as f64);
+    Ok(ExitCode::SUCCESS)
+}

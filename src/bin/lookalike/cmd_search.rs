@@ -1,0 +1,111 @@
+//! `lookalike search (--image FILE | --id ID)`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use lookalike::embedding::Embedder;
+use lookalike::imaging::DecodeLimits;
+use lookalike::search::{search, Filter, Metric, Query, SearchRequest, DEFAULT_COLOUR_WEIGHT};
+use lookalike::Index;
+use serde_json::json;
+
+use crate::output::clip;
+
+/// Arguments of `search`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("query").required(true).args(["image", "id"])))]
+pub struct Args {
+    /// Search by this image file.
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// Search by this product of the index (it is not among the hits).
+    #[arg(long)]
+    id: Option<String>,
+    /// Number of hits.
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Label filter, e.g. `gender=Women`, `articleType in (Shirts,Tshirts)`,
+    /// `year>=2012`; repeat to combine (AND).
+    #[arg(long = "filter", value_name = "EXPR")]
+    filters: Vec<String>,
+    /// Similarity metric.
+    #[arg(long, default_value = "cosine")]
+    metric: Metric,
+    /// Weight of colour against shape, 0..=1.
+    #[arg(long, default_value_t = DEFAULT_COLOUR_WEIGHT)]
+    colour_weight: f32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
+    let start = Instant::now();
+    let index = Index::open(index_dir)?;
+    let filters = args
+        .filters
+        .iter()
+        .map(|f| Filter::parse(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let req = SearchRequest {
+        k: args.k,
+        filters,
+        metric: args.metric,
+        colour_weight: args.colour_weight,
+    };
+    req.validate()?;
+    let results = match (&args.image, &args.id) {
+        (Some(path), _) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let embedder =
+                Embedder::new(&index.manifest().model, index.manifest().embedder.colour)?;
+            index.check_fingerprint(embedder.fingerprint())?;
+            let embedding = embedder
+                .embed_bytes(&bytes, &DecodeLimits::default())
+                .with_context(|| format!("{}", path.display()))?;
+            search(&index, &Query::Embedding(&embedding), &req)?
+        }
+        (None, Some(id)) => search(&index, &Query::Product(id), &req)?,
+        (None, None) => unreachable!("clap requires --image or --id"),
+    };
+    let took_ms = start.elapsed().as_secs_f64() * 1e3;
+    if args.json {
+        let out = json!({
+            "hits": results.hits,
+            "took_ms": took_ms,
+            "search_ms": results.took.as_secs_f64() * 1e3,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if results.hits.is_empty() {
+        println!("no product matches");
+    } else {
+        println!(
+            "{:>4}  {:<10} {:>7}  {:<18} {:<12} {}",
+            "rank",
+            "id",
+            args.metric.to_string(),
+            "articleType",
+            "colour",
+            "name"
+        );
+        for (i, h) in results.hits.iter().enumerate() {
+            let l = |f: &str| h.labels.get(f).unwrap_or("-").to_string();
+            println!(
+                "{:>4}  {:<10} {:>7.4}  {:<18} {:<12} {}",
+                i + 1,
+                clip(&h.id, 10),
+                h.score,
+                clip(&l("articleType"), 18),
+                clip(&l("baseColour"), 12),
+                clip(&l("productDisplayName"), 50)
+            );
+        }
+    }
+    println!("{} hits in {:.1} ms", results.hits.len(), took_ms);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,269 @@
+//! The colour descriptor: what colours the product itself is made of.
+//!
+//! CNN features trained on ImageNet know shapes well but barely tell navy from
+//! black. This descriptor is a soft histogram of the product's pixels in
+//! CIELAB, the colour space where Euclidean distance follows perceived
+//! difference:
+//!
+//! 1. the background (near-white pixels connected to the border) is removed
+//!    by a flood fill, so white padding and backdrop do not count; white
+//!    details inside the product do. For a white product on white, where the
+//!    fill eats everything, every non-pure-white pixel is used instead;
+//! 2. each remaining pixel votes for the `L x a x b` bins around it with
+//!    trilinear weights (no hard bin edges, so a colour on a boundary does
+//!    not flip between bins);
+//! 3. the histogram is square-rooted and L2-normalised (Hellinger mapping),
+//!    so that the cosine of two descriptors is the Bhattacharyya coefficient
+//!    of the colour distributions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::imaging::RgbImage;
+
+/// Shape of the colour histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ColourSpec {
+    /// Bins along lightness L* (0..100).
+    pub l_bins: usize,
+    /// Bins along a* and along b* (each over `-ab_range..=ab_range`).
+    pub ab_bins: usize,
+    /// Half-range of the a*/b* axes; values beyond are clamped.
+    pub ab_range: f32,
+    /// Exponent applied to the normalised histogram before L2 normalisation
+    /// (0.5: Hellinger; 1: plain histogram, which stresses the dominant colour).
+    #[serde(default = "half")]
+    pub power: f32,
+    /// Weight pixels by a Gaussian around the image centre with this sigma,
+    /// as a fraction of the image diagonal (0: uniform).
+    #[serde(default)]
+    pub centre_sigma: f32,
+}
+
+fn half() -> f32 {
+    0.5
+}
+
+impl Default for ColourSpec {
+    fn default() -> Self {
+        ColourSpec {
+            l_bins: 5,
+            ab_bins: 7,
+            ab_range: 60.0,
+            power: 0.5,
+            centre_sigma: 0.0,
+        }
+    }
+}
+
+impl ColourSpec {
+    /// Length of the descriptor.
+    pub fn dim(&self) -> usize {
+        self.l_bins * self.ab_bins * self.ab_bins
+    }
+}
+
+/// Converts sRGB (0..255) to CIELAB (D65).
+pub fn srgb_to_lab(rgb: [u8; 3]) -> [f32; 3] {
+    let lin = |c: u8| {
+        let c = f32::from(c) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let (r, g, b) = (lin(rgb[0]), lin(rgb[1]), lin(rgb[2]));
+    let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / 0.950_47;
+    let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b;
+    let z = (0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b) / 1.088_83;
+    let f = |t: f32| {
+        if t > 0.008_856 {
+            t.cbrt()
+        } else {
+            7.787 * t + 16.0 / 116.0
+        }
+    };
+    let (fx, fy, fz) = (f(x), f(y), f(z));
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+/// True for pixels that look like the white packshot background.
+fn is_backdrop(lab: &[f32; 3]) -> bool {
+    lab[0] > 92.0 && lab[1].abs() < 6.0 && lab[2].abs() < 6.0
+}
+
+/// Marks the background: backdrop-coloured pixels reachable from the border.
+fn background_mask(lab: &[[f32; 3]], w: usize, h: usize) -> Vec<bool> {
+    let mut bg = vec![false; w * h];
+    let mut stack = Vec::new();
+    let seed = |i: usize, bg: &mut Vec<bool>, stack: &mut Vec<usize>| {
+        if !bg[i] && is_backdrop(&lab[i]) {
+            bg[i] = true;
+            stack.push(i);
+        }
+    };
+    for x in 0..w {
+        seed(x, &mut bg, &mut stack);
+        seed((h - 1) * w + x, &mut bg, &mut stack);
+    }
+    for y in 0..h {
+        seed(y * w, &mut bg, &mut stack);
+        seed(y * w + w - 1, &mut bg, &mut stack);
+    }
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % w, i / w);
+        if x > 0 {
+            seed(i - 1, &mut bg, &mut stack);
+        }
+        if x + 1 < w {
+            seed(i + 1, &mut bg, &mut stack);
+        }
+        if y > 0 {
+            seed(i - w, &mut bg, &mut stack);
+        }
+        if y + 1 < h {
+            seed(i + w, &mut bg, &mut stack);
+        }
+    }
+    bg
+}
+
+/// Computes the colour descriptor of a product image (unit length).
+pub fn colour_descriptor(img: &RgbImage, spec: &ColourSpec) -> Vec<f32> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut hist = vec![0f32; spec.dim()];
+    if w == 0 || h == 0 {
+        return hist;
+    }
+    let lab: Vec<[f32; 3]> = img.pixels().map(|p| srgb_to_lab(p.0)).collect();
+    let bg = background_mask(&lab, w, h);
+    let foreground = bg.iter().filter(|b| !**b).count();
+    // A white product on white: the fill reached almost everything, so use
+    // all pixels that are not the pure-white backdrop.
+    let use_pixel: Box<dyn Fn(usize) -> bool> = if foreground * 50 >= w * h {
+        Box::new(|i| !bg[i])
+    } else {
+        let raw = img.as_raw();
+        Box::new(move |i| raw[3 * i..3 * i + 3].iter().any(|&c| c < 250))
+    };
+    let mut total = 0f32;
+    let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
+    let sigma2 = (spec.centre_sigma * ((w * w + h * h) as f32).sqrt()).powi(2);
+    for (i, px) in lab.iter().enumerate() {
+        if use_pixel(i) {
+            let weight = if sigma2 > 0.0 {
+                let (dx, dy) = ((i % w) as f32 - cx, (i / w) as f32 - cy);
+                (-(dx * dx + dy * dy) / (2.0 * sigma2)).exp()
+            } else {
+                1.0
+            };
+            vote(&mut hist, spec, px, weight);
+            total += weight;
+        }
+    }
+    if total == 0.0 {
+        // Nothing but pure white: the descriptor of white.
+        vote(&mut hist, spec, &[100.0, 0.0, 0.0], 1.0);
+    }
+    let sum: f32 = hist.iter().sum();
+    for v in &mut hist {
+        *v = (*v / sum).powf(spec.power);
+    }
+    crate::vector::l2_normalise(&mut hist);
+    hist
+}
+
+/// Adds one pixel to the histogram with trilinear weights.
+fn vote(hist: &mut [f32], spec: &ColourSpec, lab: &[f32; 3], weight: f32) {
+    let coord = |v: f32, lo: f32, hi: f32, bins: usize| -> (usize, usize, f32) {
+        if bins == 1 {
+            return (0, 0, 0.0);
+        }
+        let t = ((v - lo) / (hi - lo)).clamp(0.0, 1.0) * (bins - 1) as f32;
+        let i0 = (t.floor() as usize).min(bins - 2);
+        (i0, i0 + 1, t - i0 as f32)
+    };
+    let r = spec.ab_range;
+    let (l0, l1, lf) = coord(lab[0], 0.0, 100.0, spec.l_bins);
+    let (a0, a1, af) = coord(lab[1], -r, r, spec.ab_bins);
+    let (b0, b1, bf) = coord(lab[2], -r, r, spec.ab_bins);
+    let n = spec.ab_bins;
+    for (li, lw) in [(l0, 1.0 - lf), (l1, lf)] {
+        for (ai, aw) in [(a0, 1.0 - af), (a1, af)] {
+            for (bi, bw) in [(b0, 1.0 - bf), (b1, bf)] {
+                let wgt = weight * lw * aw * bw;
+                if wgt > 0.0 {
+                    hist[(li * n + ai) * n + bi] += wgt;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vector::dot;
+
+    fn product(colour: [u8; 3]) -> RgbImage {
+        let mut img = RgbImage::from_pixel(60, 80, image::Rgb([255, 255, 255]));
+        for y in 10..70 {
+            for x in 15..45 {
+                img.put_pixel(x, y, image::Rgb(colour));
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn lab_reference_values() {
+        let white = srgb_to_lab([255, 255, 255]);
+        assert!((white[0] - 100.0).abs() < 0.1 && white[1].abs() < 0.1 && white[2].abs() < 0.1);
+        let black = srgb_to_lab([0, 0, 0]);
+        assert!(black[0].abs() < 0.1);
+        // sRGB red is L=53.2, a=80.1, b=67.2.
+        let red = srgb_to_lab([255, 0, 0]);
+        assert!(
+            (red[0] - 53.2).abs() < 0.3
+                && (red[1] - 80.1).abs() < 0.5
+                && (red[2] - 67.2).abs() < 0.5
+        );
+    }
+
+    #[test]
+    fn background_does_not_count() {
+        let spec = ColourSpec::default();
+        let small = colour_descriptor(&product([20, 30, 90]), &spec);
+        let mut big = RgbImage::from_pixel(60, 80, image::Rgb([20, 30, 90]));
+        big.put_pixel(0, 0, image::Rgb([255, 255, 255]));
+        let full = colour_descriptor(&big, &spec);
+        assert!(dot(&small, &full) > 0.99, "{}", dot(&small, &full));
+    }
+
+    #[test]
+    fn navy_is_closer_to_blue_than_to_red_and_black() {
+        let spec = ColourSpec::default();
+        let navy = colour_descriptor(&product([20, 30, 90]), &spec);
+        let navy2 = colour_descriptor(&product([25, 35, 100]), &spec);
+        let black = colour_descriptor(&product([15, 15, 15]), &spec);
+        let red = colour_descriptor(&product([200, 20, 20]), &spec);
+        let norm = dot(&navy, &navy);
+        assert!((norm - 1.0).abs() < 1e-4);
+        assert!(dot(&navy, &navy2) > dot(&navy, &black));
+        assert!(dot(&navy, &black) > dot(&navy, &red));
+    }
+
+    #[test]
+    fn white_product_on_white_is_white_not_empty() {
+        let spec = ColourSpec::default();
+        let white_shirt = colour_descriptor(&product([245, 245, 245]), &spec);
+        let black = colour_descriptor(&product([10, 10, 10]), &spec);
+        assert!((dot(&white_shirt, &white_shirt) - 1.0).abs() < 1e-4);
+        assert!(dot(&white_shirt, &black) < 0.5);
+        let blank = colour_descriptor(
+            &RgbImage::from_pixel(8, 8, image::Rgb([255, 255, 255])),
+            &spec,
+        );
+        assert!((dot(&blank, &blank) - 1.0).abs() < 1e-4);
+    }
+}

@@ -1,0 +1,192 @@
+//! Embeddings: image -> CNN feature vector + colour descriptor.
+//!
+//! An [`Embedding`] has two unit-length parts: `cnn` (shape and category,
+//! from the model in [`spec`]) and `colour` (from [`colour`]). They are kept
+//! apart so that search can weigh them at query time and explain each score.
+
+pub mod cnn;
+pub mod colour;
+pub mod spec;
+
+use serde::{Deserialize, Serialize};
+
+pub use cnn::CnnModel;
+pub use colour::{colour_descriptor, ColourSpec};
+pub use spec::{parse_input_size, ModelSpec, TensorLayout};
+
+use crate::error::Result;
+use crate::imaging::{decode, fit, DecodeLimits, RgbImage};
+use crate::vector::l2_normalise;
+
+/// The vector representation of one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// L2-normalised CNN features.
+    pub cnn: Vec<f32>,
+    /// L2-normalised colour descriptor.
+    pub colour: Vec<f32>,
+}
+
+impl Embedding {
+    /// The stored row: `cnn` then `colour`.
+    pub fn to_row(&self) -> Vec<f32> {
+        let mut row = Vec::with_capacity(self.cnn.len() + self.colour.len());
+        row.extend_from_slice(&self.cnn);
+        row.extend_from_slice(&self.colour);
+        row
+    }
+}
+
+/// Identifies exactly how vectors were made. Two indexes (or an index and a
+/// query) are comparable only when their fingerprints are equal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedderFingerprint {
+    /// Model name.
+    pub model: String,
+    /// BLAKE3 of the ONNX bytes (first 16 hex digits).
+    pub model_hash: String,
+    /// Input `[height, width]`.
+    pub input_size: [u32; 2],
+    /// How images are fitted.
+    pub fit: crate::imaging::Fit,
+    /// Input layout.
+    pub layout: TensorLayout,
+    /// Normalisation mean.
+    pub mean: [f32; 3],
+    /// Normalisation divisor.
+    pub std: [f32; 3],
+    /// Output used.
+    pub output: String,
+    /// CNN feature length.
+    pub cnn_dim: usize,
+    /// Colour histogram shape.
+    pub colour: ColourSpec,
+    /// Version of the colour/preprocessing code; bumped when they change.
+    pub pipeline_version: u32,
+}
+
+impl std::fmt::Display for EmbedderFingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}) at {}x{} {}, colour {}x{}x{}, pipeline v{}",
+            self.model,
+            self.model_hash,
+            self.input_size[0],
+            self.input_size[1],
+            self.fit,
+            self.colour.l_bins,
+            self.colour.ab_bins,
+            self.colour.ab_bins,
+            self.pipeline_version
+        )
+    }
+}
+
+/// Version of the preprocessing + colour code, part of the fingerprint.
+pub const PIPELINE_VERSION: u32 = 1;
+
+/// An image fitted to the model input, with its colour descriptor; the
+/// CPU-cheap half of embedding, done before batching for the model.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The image at model input size.
+    pub fitted: RgbImage,
+    /// Its colour descriptor.
+    pub colour: Vec<f32>,
+}
+
+/// Turns images into [`Embedding`]s.
+#[derive(Debug)]
+pub struct Embedder {
+    cnn: CnnModel,
+    colour: ColourSpec,
+    fingerprint: EmbedderFingerprint,
+}
+
+impl Embedder {
+    /// Loads the model described by `spec`.
+    pub fn new(spec: &ModelSpec, colour: ColourSpec) -> Result<Embedder> {
+        spec.validate().map_err(crate::Error::InvalidArgument)?;
+        let bytes = spec.model_bytes()?;
+        let hash = blake3::hash(&bytes).to_hex();
+        drop(bytes);
+        let cnn = CnnModel::load(spec)?;
+        let fingerprint = EmbedderFingerprint {
+            model: spec.name.clone(),
+            model_hash: hash[..16].to_string(),
+            input_size: [spec.height, spec.width],
+            fit: spec.fit,
+            layout: spec.layout,
+            mean: spec.mean,
+            std: spec.std,
+            output: spec.output.clone(),
+            cnn_dim: cnn.dim(),
+            colour,
+            pipeline_version: PIPELINE_VERSION,
+        };
+        Ok(Embedder {
+            cnn,
+            colour,
+            fingerprint,
+        })
+    }
+
+    /// How this embedder's vectors are made.
+    pub fn fingerprint(&self) -> &EmbedderFingerprint {
+        &self.fingerprint
+    }
+
+    /// The model spec.
+    pub fn spec(&self) -> &ModelSpec {
+        self.cnn.spec()
+    }
+
+    /// Length of the CNN part.
+    pub fn cnn_dim(&self) -> usize {
+        self.cnn.dim()
+    }
+
+    /// Length of the colour part.
+    pub fn colour_dim(&self) -> usize {
+        self.colour.dim()
+    }
+
+    /// Fits a decoded image to the model input and computes its colour.
+    pub fn prepare(&self, img: &RgbImage) -> Prepared {
+        let fitted = fit(img, &self.cnn.spec().geometry());
+        let colour = colour_descriptor(&fitted, &self.colour);
+        Prepared { fitted, colour }
+    }
+
+    /// Runs the CNN on a batch of prepared images.
+    pub fn embed_prepared(&self, batch: &[Prepared]) -> Result<Vec<Embedding>> {
+        let images: Vec<&RgbImage> = batch.iter().map(|p| &p.fitted).collect();
+        let feats = self.cnn.features(&images)?;
+        Ok(feats
+            .into_iter()
+            .zip(batch)
+            .map(|(mut cnn, p)| {
+                l2_normalise(&mut cnn);
+                Embedding {
+                    cnn,
+                    colour: p.colour.clone(),
+                }
+            })
+            .collect())
+    }
+
+    /// Embeds one decoded image.
+    pub fn embed_image(&self, img: &RgbImage) -> Result<Embedding> {
+        let prepared = self.prepare(img);
+        let mut out = self.embed_prepared(std::slice::from_ref(&prepared))?;
+        out.pop()
+            .ok_or_else(|| crate::Error::Model("model returned no output".into()))
+    }
+
+    /// Decodes and embeds image bytes (an upload, a query file).
+    pub fn embed_bytes(&self, bytes: &[u8], limits: &DecodeLimits) -> Result<Embedding> {
+        let img = decode(bytes, limits)?;
+        self.embed_image(&img)
+    }
+}

@@ -1,0 +1,118 @@
+//! The library's error type.
+//!
+//! Every variant names the thing that went wrong (a path, a CSV line, a filter
+//! expression) so that the CLI can print it as is.
+
+use std::path::PathBuf;
+
+/// Everything the engine can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O error on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// `styles.csv` (or another label file) is not a catalogue.
+    #[error("{path}: not a catalogue CSV: {reason}")]
+    NotACatalog {
+        /// The CSV file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An image could not be decoded or was refused.
+    #[error("{0}")]
+    Image(#[from] crate::imaging::ImageError),
+
+    /// The ONNX model could not be loaded or run.
+    #[error("model: {0}")]
+    Model(String),
+
+    /// A model spec file is invalid.
+    #[error("model spec {path}: {reason}")]
+    ModelSpec {
+        /// The spec file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The index on disk is damaged or of an unknown format.
+    #[error("index {path}: {reason}")]
+    CorruptIndex {
+        /// The index directory or file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// No index exists in the directory.
+    #[error("no index in {0}: run `lookalike index CATALOG --index {0}` first")]
+    NoIndex(PathBuf),
+
+    /// The index was built with another model or preprocessing.
+    #[error(
+        "the index in {path} was built with {built_with}, but {requested} was requested; \
+         re-index the catalogue with the new model (`lookalike index CATALOG --index {path} --rebuild`)"
+    )]
+    ModelMismatch {
+        /// The index directory.
+        path: PathBuf,
+        /// Description of the index's embedder.
+        built_with: String,
+        /// Description of the requested embedder.
+        requested: String,
+    },
+
+    /// A filter expression could not be parsed or does not apply.
+    #[error("bad filter `{expr}`: {reason}")]
+    BadFilter {
+        /// The filter as written.
+        expr: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A product id is not in the index.
+    #[error("unknown product id `{0}`")]
+    UnknownId(String),
+
+    /// An argument is out of range.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// The operation was interrupted (Ctrl-C); finished work was kept.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Adds a path to I/O results: `fs::read(p).at(p)?`.
+pub trait IoResultExt<T> {
+    /// Maps the error to [`Error::Io`] naming `path`.
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoResultExt<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

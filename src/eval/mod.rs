@@ -1,0 +1,208 @@
+//! The evaluation protocol of `../shared/datasets/README.md`.
+//!
+//! Corpus: every product in the index. Queries: a seeded sample of 2,000
+//! stratified by articleType, or all products, or the test split
+//! (`id % 5 == 0`). The query itself is excluded from its results. Relevance
+//! is "same articleType" (type) and "same articleType and baseColour"
+//! (type+colour). Metrics at 10: P@1, P@10, mAP@10, NDCG@10, MRR@10.
+//! Queries with no relevant item in the corpus are left out of that
+//! relevance's mean (they have no defined AP or NDCG).
+
+pub mod metrics;
+pub mod sample;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use metrics::{rank_metrics, MeanMetrics, RankMetrics};
+
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::search::{search, Metric, Query, SearchRequest};
+
+/// Which queries to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuerySet {
+    /// A stratified sample of this many (the protocol's default is 2,000).
+    Sample(usize),
+    /// Every labelled product.
+    All,
+}
+
+/// Which ids may be queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Any id.
+    All,
+    /// Only numeric ids with `id % 5 == 0` (held out from training).
+    Test,
+}
+
+/// Settings of an evaluation run.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Query set.
+    pub queries: QuerySet,
+    /// Split.
+    pub split: Split,
+    /// Metric.
+    pub metric: Metric,
+    /// Colour weight.
+    pub colour_weight: f32,
+    /// Sampling seed.
+    pub seed: u64,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            queries: QuerySet::Sample(2000),
+            split: Split::All,
+            metric: Metric::Cosine,
+            colour_weight: crate::search::DEFAULT_COLOUR_WEIGHT,
+            seed: sample::SEED,
+        }
+    }
+}
+
+/// Mean metrics per relevance definition.
+#[derive(Debug, Clone, Serialize)]
+pub struct Relevances {
+    /// Same articleType.
+    #[serde(rename = "type")]
+    pub type_: RankMetrics,
+    /// Same articleType and baseColour.
+    pub type_colour: RankMetrics,
+}
+
+/// The result of an evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// Number of queries run.
+    pub queries: usize,
+    /// Queries counted in the type+colour mean (those with a colour and at
+    /// least one relevant item).
+    pub type_colour_queries: usize,
+    /// Corpus size.
+    pub corpus: usize,
+    /// Split used.
+    pub split: Split,
+    /// Metric used.
+    pub metric: Metric,
+    /// Colour weight used.
+    pub colour_weight: f32,
+    /// The means.
+    pub relevance: Relevances,
+    /// Wall time.
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+const K: usize = 10;
+const TYPE: &str = "articleType";
+const COLOUR: &str = "baseColour";
+
+/// Runs the protocol on `index`.
+pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
+    let start = Instant::now();
+    let products = index.products();
+    if index.payload().field_name(TYPE).is_none() {
+        return Err(Error::InvalidArgument(format!(
+            "the index has no `{TYPE}` labels: evaluation needs a labelled catalogue (styles.csv)"
+        )));
+    }
+    let eligible: Vec<bool> = products
+        .iter()
+        .map(|p| match opts.split {
+            Split::All => true,
+            Split::Test => p.id.parse::<u64>().map(|n| n % 5 == 0).unwrap_or(false),
+        })
+        .collect();
+    let rows: Vec<usize> = match opts.queries {
+        QuerySet::All => (0..products.len())
+            .filter(|&r| eligible[r] && products[r].labels.get(TYPE).is_some())
+            .collect(),
+        QuerySet::Sample(n) => {
+            let pool: Vec<usize> = (0..products.len()).filter(|&r| eligible[r]).collect();
+            let sub: Vec<_> = pool.iter().map(|&r| products[r].clone()).collect();
+            sample::stratified_sample(&sub, TYPE, n, opts.seed)
+                .into_iter()
+                .map(|i| pool[i])
+                .collect()
+        }
+    };
+    if rows.is_empty() {
+        return Err(Error::InvalidArgument("no query matches the split".into()));
+    }
+
+    let mut type_count: HashMap<&str, usize> = HashMap::new();
+    let mut pair_count: HashMap<(&str, &str), usize> = HashMap::new();
+    for p in products {
+        if let Some(t) = p.labels.get(TYPE) {
+            *type_count.entry(t).or_default() += 1;
+            if let Some(c) = p.labels.get(COLOUR) {
+                *pair_count.entry((t, c)).or_default() += 1;
+            }
+        }
+    }
+
+    let req = SearchRequest {
+        k: K,
+        filters: Vec::new(),
+        metric: opts.metric,
+        colour_weight: opts.colour_weight,
+    };
+    let per_query: Vec<Result<(Option<RankMetrics>, Option<RankMetrics>)>> = rows
+        .par_iter()
+        .map(|&r| {
+            let q = &products[r];
+            let qt = q.labels.get(TYPE);
+            let qc = q.labels.get(COLOUR);
+            let hits = search(index, &Query::Product(&q.id), &req)?.hits;
+            let type_m = qt.and_then(|t| {
+                let total = type_count.get(t).copied().unwrap_or(1) - 1;
+                let rel: Vec<bool> = hits.iter().map(|h| h.labels.get(TYPE) == Some(t)).collect();
+                (total > 0).then(|| rank_metrics(&rel, total, K))
+            });
+            let pair_m = match (qt, qc) {
+                (Some(t), Some(c)) => {
+                    let total = pair_count.get(&(t, c)).copied().unwrap_or(1) - 1;
+                    let rel: Vec<bool> = hits
+                        .iter()
+                        .map(|h| h.labels.get(TYPE) == Some(t) && h.labels.get(COLOUR) == Some(c))
+                        .collect();
+                    (total > 0).then(|| rank_metrics(&rel, total, K))
+                }
+                _ => None,
+            };
+            Ok((type_m, pair_m))
+        })
+        .collect();
+    let (mut type_mean, mut pair_mean) = (MeanMetrics::default(), MeanMetrics::default());
+    for r in per_query {
+        let (t, p) = r?;
+        if let Some(t) = t {
+            type_mean.add(&t);
+        }
+        if let Some(p) = p {
+            pair_mean.add(&p);
+        }
+    }
+    Ok(EvalReport {
+        queries: rows.len(),
+        type_colour_queries: pair_mean.n,
+        corpus: products.len(),
+        split: opts.split,
+        metric: opts.metric,
+        colour_weight: opts.colour_weight,
+        relevance: Relevances {
+            type_: type_mean.mean(),
+            type_colour: pair_mean.mean(),
+        },
+        elapsed: start.elapsed(),
+    })
+}

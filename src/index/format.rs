@@ -1,0 +1,107 @@
+//! The on-disk layout of an index directory.
+//!
+//! ```text
+//! DIR/
+//!   manifest.json          which generation is current, model fingerprint, sizes
+//!   vectors-000007.f32     N rows of D little-endian f32 (cnn | colour), contiguous
+//!   products-000007.json   N product records (id, content hash, image, labels)
+//!   journal.bin            embeddings of an unfinished run (resume), if any
+//!   LOCK                   held (flock) by the one process writing
+//! ```
+//!
+//! A write creates the files of generation g+1 next to those of g, then
+//! atomically replaces `manifest.json` (write temp, fsync, rename, fsync dir).
+//! Until that rename, readers and a crashed writer's successor see g intact.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Labels;
+use crate::embedding::{EmbedderFingerprint, ModelSpec};
+
+/// Magic string of the manifest.
+pub const FORMAT_NAME: &str = "lookalike-index";
+/// Version of this layout; readers refuse others.
+pub const FORMAT_VERSION: u32 = 1;
+/// The manifest's file name.
+pub const MANIFEST: &str = "manifest.json";
+/// The resume journal's file name.
+pub const JOURNAL: &str = "journal.bin";
+/// The writer lock's file name.
+pub const LOCK: &str = "LOCK";
+
+/// The index's table of contents.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Layout version, [`FORMAT_VERSION`].
+    pub version: u32,
+    /// Increases with every committed write.
+    pub generation: u64,
+    /// Number of products (rows).
+    pub products: usize,
+    /// Length of the CNN part of a row.
+    pub cnn_dim: usize,
+    /// Length of the colour part of a row.
+    pub colour_dim: usize,
+    /// The vectors file (relative to the directory).
+    pub vectors_file: String,
+    /// The products file (relative to the directory).
+    pub products_file: String,
+    /// How the vectors were made.
+    pub embedder: EmbedderFingerprint,
+    /// The model spec, to embed queries the same way.
+    pub model: ModelSpec,
+    /// Where the catalogue was (absolute), for serving images.
+    pub catalog_root: PathBuf,
+    /// Label columns of the catalogue, in CSV order.
+    pub fields: Vec<String>,
+    /// Seconds since the Unix epoch at commit.
+    pub committed_at: u64,
+}
+
+impl Manifest {
+    /// Length of a stored row.
+    pub fn dim(&self) -> usize {
+        self.cnn_dim + self.colour_dim
+    }
+}
+
+/// One product as stored in the index.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProductRecord {
+    /// Product id.
+    pub id: String,
+    /// BLAKE3 of the image bytes (hex), to skip unchanged images on update.
+    pub hash: String,
+    /// The image file.
+    pub image: PathBuf,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+/// File name of the vectors of generation `g`.
+pub fn vectors_file(g: u64) -> String {
+    format!("vectors-{g:06}.f32")
+}
+
+/// File name of the products of generation `g`.
+pub fn products_file(g: u64) -> String {
+    format!("products-{g:06}.json")
+}
+
+/// True for files that belong to some generation (or are temporaries of one).
+pub fn is_generation_file(name: &str) -> bool {
+    (name.starts_with("vectors-")
+        || name.starts_with("products-")
+        || name.starts_with("manifest.json."))
+        && (name.ends_with(".f32") || name.ends_with(".json") || name.ends_with(".tmp"))
+}
+
+/// The manifest path of an index directory.
+pub fn manifest_path(dir: &Path) -> PathBuf {
+    dir.join(MANIFEST)
+}

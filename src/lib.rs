@@ -1,0 +1,35 @@
+//! # lookalike
+//!
+//! A visual search engine for fashion catalogues. The pipeline, one module
+//! per stage:
+//!
+//! * [`catalog`]: read a catalogue (Kaggle `styles.csv` + `images/`, or any
+//!   folder of images) into [`Product`]s, reporting every bad row;
+//! * [`imaging`]: decode untrusted image bytes and fit them to the model input;
+//! * [`embedding`]: CNN features (EfficientNet-Lite via `tract`) and a colour
+//!   descriptor, the two parts of an [`Embedding`];
+//! * [`index`]: the on-disk vector index with labels, written atomically and
+//!   updated incrementally;
+//! * [`search`]: exact top-k with filters on labels, cosine or Euclidean;
+//! * [`eval`]: the retrieval-quality protocol of the shared dataset;
+//! * [`bench`]: throughput and latency figures.
+//!
+//! The `lookalike` binary is a thin command-line face over this library.
+
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod catalog;
+pub mod embedding;
+pub mod error;
+pub mod eval;
+pub mod imaging;
+pub mod index;
+pub mod search;
+pub mod vector;
+
+pub use catalog::{Catalog, Labels, Product};
+pub use embedding::{Embedder, Embedding, ModelSpec};
+pub use error::{Error, Result};
+pub use index::Index;
+pub use search::{Filter, Metric, SearchHit, SearchRequest};

@@ -1,0 +1,116 @@
+//! Helpers shared by the end-to-end tests: the real catalogue, temp
+//! catalogues built from it, and running the binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The shared Kaggle catalogue, if present.
+pub fn shared_small() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/fashion-product-images-small");
+    if p.join("styles.csv").is_file() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIPPED: the shared catalogue is not at {} (tests that need real images are skipped)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// The shared full-size photo sample, if present.
+pub fn shared_full() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/fashion-product-images-full-sample");
+    p.join("images").is_dir().then_some(p)
+}
+
+/// Reads the first `n` data rows of the shared styles.csv whose image exists,
+/// as raw CSV lines (header excluded), with their ids.
+pub fn first_rows(shared: &Path, n: usize) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(shared.join("styles.csv")).expect("styles.csv");
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let id = line.split(',').next()?.to_string();
+            shared.join("images").join(format!("{id}.jpg")).is_file().then(|| (id, line.to_string()))
+        })
+        .take(n)
+        .collect()
+}
+
+/// Links (or copies) a shared image into `dir` under `name`.
+pub fn link_image(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
+    #[cfg(unix)]
+    {
+        if std::os::unix::fs::symlink(src, dst).is_ok() {
+            return;
+        }
+    }
+    std::fs::copy(src, dst).expect("copy image");
+}
+
+/// A Kaggle-layout catalogue in `dir` with the first `n` shared products.
+/// Returns their ids.
+pub fn kaggle_subset(shared: &Path, dir: &Path, n: usize) -> Vec<String> {
+    let rows = first_rows(shared, n);
+    let header = std::fs::read_to_string(shared.join("styles.csv"))
+        .expect("styles.csv")
+        .lines()
+        .next()
+        .expect("header")
+        .to_string();
+    let mut csv = header + "\n";
+    for (id, line) in &rows {
+        csv.push_str(line);
+        csv.push('\n');
+        link_image(&shared.join("images").join(format!("{id}.jpg")), &dir.join("images").join(format!("{id}.jpg")));
+    }
+    std::fs::write(dir.join("styles.csv"), csv).expect("write csv");
+    rows.into_iter().map(|(id, _)| id).collect()
+}
+
+/// Runs the binary with `args`.
+pub fn lookalike(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_lookalike"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run lookalike");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "lookalike panicked: {stderr}");
+    out
+}
+
+/// Runs the binary, expects success, returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = lookalike(args);
+    assert!(
+        out.status.success(),
+        "lookalike {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the binary with `--json` output and parses it.
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let out = ok(args);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{out}"))
+}
+
+/// Runs the binary, expects failure, returns stderr.
+pub fn fails(args: &[&str]) -> String {
+    let out = lookalike(args);
+    assert!(!out.status.success(), "lookalike {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `p` as &str.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}

@@ -19,8 +19,10 @@ fn main() -> anyhow::Result<()> {
         ab_range: a[5].parse()?,
         power: a[6].parse()?,
         centre_sigma: a[7].parse()?,
+        bands: a[8].parse()?,
+        blur: a[9].parse()?,
     };
-    let centre = a.get(8).is_some_and(|s| s == "centre");
+    let centre = a.get(10).is_some_and(|s| s == "centre");
     let m = src.manifest();
     let geom = m.model.geometry();
     let cnn_dim = m.cnn_dim;
@@ -57,11 +59,18 @@ fn main() -> anyhow::Result<()> {
     let mut manifest: Manifest = m.clone();
     manifest.colour_dim = spec.dim();
     manifest.embedder.colour = spec;
-    writer::commit(&lock, manifest, rows.iter().map(Vec::as_slice), src.products())?;
+    let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+    writer::commit(&lock, manifest, &refs, src.products(), &Default::default())?;
     drop(lock);
     let idx = Index::open(&out)?;
     for w in [0.0f32, 0.2, 0.3, 0.4, 0.5, 0.6] {
-        let r = evaluate(&idx, &EvalOptions { colour_weight: w, ..Default::default() })?;
+        let r = evaluate(
+            &idx,
+            &EvalOptions {
+                colour_weight: w,
+                ..Default::default()
+            },
+        )?;
         println!(
             "{spec:?} centre={centre} w={w}: type ndcg {:.3} p1 {:.3} | type+colour ndcg {:.3} p1 {:.3}",
             r.relevance.type_.ndcg10, r.relevance.type_.p1, r.relevance.type_colour.ndcg10, r.relevance.type_colour.p1

@@ -32,6 +32,44 @@ pub fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
     squared_l2_portable(a, b)
 }
 
+/// Dot product of f32 `a` with i8 codes `b` (scale applied by the caller).
+#[inline]
+pub fn dot_i8(a: &[f32], b: &[i8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return unsafe { dot_i8_avx2(a, b) };
+        }
+    }
+    dot_i8_body(a, b)
+}
+
+#[inline(always)]
+fn dot_i8_body(a: &[f32], b: &[i8]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let mut ca = a.chunks_exact(LANES);
+    let mut cb = b.chunks_exact(LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for i in 0..LANES {
+            acc[i] += x[i] * f32::from(y[i]);
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        sum += x * f32::from(*y);
+    }
+    sum
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_i8_avx2(a: &[f32], b: &[i8]) -> f32 {
+    dot_i8_body(a, b)
+}
+
 /// Scales `v` to unit length (leaves an all-zero vector as it is).
 pub fn l2_normalise(v: &mut [f32]) {
     let n = dot(v, v).sqrt();
@@ -198,5 +236,13 @@ mod tests {
         assert!((f64::from(squared_l2(&a, &b)) - naive_l2).abs() < 1e-3);
         assert!((dot_portable(&a, &b) - dot(&a, &b)).abs() < 1e-3);
         assert!((squared_l2_portable(&a, &b) - squared_l2(&a, &b)).abs() < 1e-3);
+        let codes: Vec<i8> = (0..1283).map(|i| ((i * 13) % 255) as i8).collect();
+        let naive_i8: f64 = a
+            .iter()
+            .zip(&codes)
+            .map(|(x, c)| f64::from(*x) * f64::from(*c))
+            .sum();
+        assert!((f64::from(dot_i8(&a, &codes)) - naive_i8).abs() < 1e-2);
+        assert!((dot_i8_body(&a, &codes) - dot_i8(&a, &codes)).abs() < 1e-2);
     }
 }

@@ -7,23 +7,44 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A PNG header claiming `w` x `h` pixels with no data behind it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A valid-looking PNG claiming `w` x `h` pixels (IHDR, tiny IDAT, IEND).
 fn bomb_png(w: u32, h: u32) -> Vec<u8> {
-    let mut ihdr = b"IHDR".to_vec();
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut ihdr = Vec::new();
     ihdr.extend_from_slice(&w.to_be_bytes());
     ihdr.extend_from_slice(&h.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in &ihdr {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    out.extend_from_slice(&13u32.to_be_bytes());
-    out.extend_from_slice(&ihdr);
-    out.extend_from_slice(&(!crc).to_be_bytes());
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[
+            0x78, 0x01, 0x01, 0x04, 0x00, 0xFB, 0xFF, 0, 0, 0, 0, 0, 0x04, 0x00, 0x01,
+        ],
+    );
+    chunk(&mut out, b"IEND", &[]);
     out
 }
 
@@ -36,9 +57,13 @@ fn hostile_files_are_reported_and_the_rest_indexed() {
     let rows = first_rows(&shared, 6);
     for (i, (id, _)) in rows.iter().enumerate() {
         let sub = if i % 2 == 0 { "tops" } else { "shoes/new" };
-        link_image(&shared.join("images").join(format!("{id}.jpg")), &dir.join(sub).join(format!("{id}.jpg")));
+        link_image(
+            &shared.join("images").join(format!("{id}.jpg")),
+            &dir.join(sub).join(format!("{id}.jpg")),
+        );
     }
-    let real = std::fs::read(shared.join("images").join(format!("{}.jpg", rows[0].0))).expect("jpg");
+    let real =
+        std::fs::read(shared.join("images").join(format!("{}.jpg", rows[0].0))).expect("jpg");
     std::fs::write(dir.join("truncated.jpg"), &real[..real.len() / 2]).expect("write");
     std::fs::write(dir.join("empty.jpg"), b"").expect("write");
     std::fs::write(dir.join("notes.jpg"), b"this is text, not a JPEG\n").expect("write");
@@ -56,7 +81,16 @@ fn hostile_files_are_reported_and_the_rest_indexed() {
 
     // Plain-folder ids are relative paths.
     let id = format!("shoes/new/{}.jpg", rows[1].0);
-    let r = json(&["search", "--index", s(&idx), "--id", &id, "-k", "3", "--json"]);
+    let r = json(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--id",
+        &id,
+        "-k",
+        "3",
+        "--json",
+    ]);
     assert_eq!(r["hits"].as_array().map(Vec::len), Some(3));
 
     // --strict turns skips into a failure (the index is still written).
@@ -73,7 +107,10 @@ fn hostile_files_are_reported_and_the_rest_indexed() {
     // A CSV that is not a catalogue is a clear error.
     std::fs::write(dir.join("styles.csv"), "sku;price\n1;2\n").expect("write");
     let err = fails(&["index", s(&dir), "--index", s(&tmp.path().join("other"))]);
-    assert!(err.contains("not a catalogue CSV") && err.contains("`id`"), "{err}");
+    assert!(
+        err.contains("not a catalogue CSV") && err.contains("`id`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -99,7 +136,10 @@ fn kill_9_keeps_the_last_index_and_the_next_run_resumes() {
     let deadline = Instant::now() + Duration::from_secs(120);
     // 40-byte header + at least 256 records (one fsync) of ~7 KB.
     while std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0) < 1_000_000 {
-        assert!(Instant::now() < deadline, "the indexer never journalled anything");
+        assert!(
+            Instant::now() < deadline,
+            "the indexer never journalled anything"
+        );
         if child.try_wait().expect("wait").is_some() {
             break;
         }
@@ -115,7 +155,13 @@ fn kill_9_keeps_the_last_index_and_the_next_run_resumes() {
         return;
     }
     assert_eq!(info["products"], 20);
-    ok(&["search", "--index", s(&idx), "--id", &first_rows(&shared, 1)[0].0]);
+    ok(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--id",
+        &first_rows(&shared, 1)[0].0,
+    ]);
 
     // The next run resumes from the journal instead of starting over.
     let out = ok(&["index", s(&cat), "--index", s(&idx)]);

@@ -44,49 +44,138 @@ fn index_search_update_and_eval_a_real_catalogue() {
     let info = json(&["info", "--index", s(&idx), "--json"]);
     assert_eq!(info["products"], 301);
     assert_eq!(info["model"]["name"], "efficientnet-lite0");
-    assert_eq!(info["model"]["input_size"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        info["model"]["input_size"].as_array().map(Vec::len),
+        Some(2)
+    );
 
     // The repaired row kept its name with commas, and NA became missing.
     let q = &ids[0];
-    let r = json(&["search", "--index", s(&idx), "--image", s(&cat.join("images").join(format!("{q}.jpg"))), "--json"]);
+    let r = json(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--image",
+        s(&cat.join("images").join(format!("{q}.jpg"))),
+        "--json",
+    ]);
     let hits = r["hits"].as_array().expect("hits");
     assert_eq!(hits.len(), 10);
-    assert_eq!(hits[0]["id"], q.as_str(), "an image finds its own product first");
-    assert!(hits[0]["labels"]["productDisplayName"].as_str().unwrap_or("").ends_with("with, unquoted, commas"));
+    assert_eq!(
+        hits[0]["id"],
+        q.as_str(),
+        "an image finds its own product first"
+    );
+    assert!(hits[0]["labels"]["productDisplayName"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("with, unquoted, commas"));
     assert!(hits[0]["labels"].get("baseColour").is_none());
     assert!(r["took_ms"].as_f64().is_some());
 
     // By id: the product itself is not among its hits; scores descend.
-    let r = json(&["search", "--index", s(&idx), "--id", &ids[5], "-k", "20", "--json"]);
+    let r = json(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--id",
+        &ids[5],
+        "-k",
+        "20",
+        "--json",
+    ]);
     let hits = r["hits"].as_array().expect("hits");
     assert_eq!(hits.len(), 20);
     assert!(hits.iter().all(|h| h["id"] != ids[5].as_str()));
-    let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().expect("score")).collect();
+    let scores: Vec<f64> = hits
+        .iter()
+        .map(|h| h["score"].as_f64().expect("score"))
+        .collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
 
     // Filters apply inside the search: k hits come back, all matching.
-    let r = json(&["search", "--index", s(&idx), "--id", &ids[5], "--filter", "gender=Women", "-k", "15", "--json"]);
+    let r = json(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--id",
+        &ids[5],
+        "--filter",
+        "gender=Women",
+        "-k",
+        "15",
+        "--json",
+    ]);
     let hits = r["hits"].as_array().expect("hits");
     assert_eq!(hits.len(), 15);
     assert!(hits.iter().all(|h| h["labels"]["gender"] == "Women"));
     let r = json(&[
-        "search", "--index", s(&idx), "--id", &ids[5], "--filter", "articleType in (Shirts,Tshirts)",
-        "--filter", "year>=2012", "--metric", "euclidean", "--json",
+        "search",
+        "--index",
+        s(&idx),
+        "--id",
+        &ids[5],
+        "--filter",
+        "articleType in (Shirts,Tshirts)",
+        "--filter",
+        "year>=2012",
+        "--metric",
+        "euclidean",
+        "--json",
     ]);
     for h in r["hits"].as_array().expect("hits") {
         let t = h["labels"]["articleType"].as_str().expect("type");
         assert!(t == "Shirts" || t == "Tshirts", "{t}");
-        assert!(h["labels"]["year"].as_str().expect("year").parse::<u32>().expect("num") >= 2012);
+        assert!(
+            h["labels"]["year"]
+                .as_str()
+                .expect("year")
+                .parse::<u32>()
+                .expect("num")
+                >= 2012
+        );
     }
     let table = ok(&["search", "--index", s(&idx), "--id", &ids[5], "-k", "3"]);
-    assert!(table.contains("rank") && table.contains("articleType") && table.contains("3 hits"), "{table}");
+    assert!(
+        table.contains("rank") && table.contains("articleType") && table.contains("3 hits"),
+        "{table}"
+    );
 
     // Errors are clear and non-zero.
-    assert!(fails(&["search", "--index", s(&idx), "--id", "no-such-id"]).contains("unknown product id"));
-    assert!(fails(&["search", "--index", s(&idx), "--id", &ids[0], "--filter", "colour=Red"]).contains("unknown field"));
-    assert!(fails(&["search", "--index", s(&idx), "--id", &ids[0], "--filter", "year>=abc"]).contains("not a number"));
-    assert!(fails(&["search", "--index", s(&idx), "--id", &ids[0], "-k", "0"]).contains("k must be"));
-    assert!(fails(&["search", "--index", s(&tmp.path().join("nothing")), "--id", "1"]).contains("no index"));
+    assert!(
+        fails(&["search", "--index", s(&idx), "--id", "no-such-id"]).contains("unknown product id")
+    );
+    assert!(fails(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--id",
+        &ids[0],
+        "--filter",
+        "colour=Red"
+    ])
+    .contains("unknown field"));
+    assert!(fails(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--id",
+        &ids[0],
+        "--filter",
+        "year>=abc"
+    ])
+    .contains("not a number"));
+    assert!(
+        fails(&["search", "--index", s(&idx), "--id", &ids[0], "-k", "0"]).contains("k must be")
+    );
+    assert!(fails(&[
+        "search",
+        "--index",
+        s(&tmp.path().join("nothing")),
+        "--id",
+        "1"
+    ])
+    .contains("no index"));
 
     // Evaluation runs and has the documented shape.
     let e = json(&["eval", "--index", s(&idx), "--queries", "50", "--json"]);
@@ -101,7 +190,10 @@ fn index_search_update_and_eval_a_real_catalogue() {
 
     // Re-running on an unchanged catalogue embeds nothing.
     let out = ok(&["index", s(&cat), "--index", s(&idx)]);
-    assert!(out.contains("0 embedded") && out.contains("301 unchanged"), "{out}");
+    assert!(
+        out.contains("0 embedded") && out.contains("301 unchanged"),
+        "{out}"
+    );
 
     // A deleted product disappears, a new one is embedded, nothing else is.
     std::fs::remove_file(cat.join("images").join(format!("{}.jpg", ids[10]))).expect("rm");
@@ -111,14 +203,34 @@ fn index_search_update_and_eval_a_real_catalogue() {
         &cat.join("images").join(format!("{newer}.jpg")),
     );
     let out = ok(&["index", s(&cat), "--index", s(&idx)]);
-    assert!(out.contains("indexed 301 products") && out.contains("1 embedded") && out.contains("1 removed"), "{out}");
+    assert!(
+        out.contains("indexed 301 products")
+            && out.contains("1 embedded")
+            && out.contains("1 removed"),
+        "{out}"
+    );
     assert!(fails(&["search", "--index", s(&idx), "--id", &ids[10]]).contains("unknown product id"));
 
     // Another model or input size is refused with a hint to re-index...
-    let err = fails(&["index", s(&cat), "--index", s(&idx), "--input-size", "96x72"]);
+    let err = fails(&[
+        "index",
+        s(&cat),
+        "--index",
+        s(&idx),
+        "--input-size",
+        "96x72",
+    ]);
     assert!(err.contains("re-index"), "{err}");
     // ...and --rebuild replaces the index.
-    let out = ok(&["index", s(&cat), "--index", s(&idx), "--input-size", "96x72", "--rebuild"]);
+    let out = ok(&[
+        "index",
+        s(&cat),
+        "--index",
+        s(&idx),
+        "--input-size",
+        "96x72",
+        "--rebuild",
+    ]);
     assert!(out.contains("indexed 301 products"), "{out}");
     let info = json(&["info", "--index", s(&idx), "--json"]);
     assert_eq!(info["model"]["input_size"], serde_json::json!([96, 72]));
@@ -126,7 +238,9 @@ fn index_search_update_and_eval_a_real_catalogue() {
 
 #[test]
 fn a_full_size_photo_finds_its_thumbnail() {
-    let (Some(shared), Some(full)) = (shared_small(), shared_full()) else { return };
+    let (Some(shared), Some(full)) = (shared_small(), shared_full()) else {
+        return;
+    };
     let tmp = tempfile::tempdir().expect("tempdir");
     let cat = tmp.path().join("catalog");
     let idx = tmp.path().join("index");
@@ -147,13 +261,30 @@ fn a_full_size_photo_finds_its_thumbnail() {
             csv.push_str(line);
             csv.push('\n');
         }
-        link_image(&shared.join("images").join(format!("{id}.jpg")), &cat.join("images").join(format!("{id}.jpg")));
+        link_image(
+            &shared.join("images").join(format!("{id}.jpg")),
+            &cat.join("images").join(format!("{id}.jpg")),
+        );
     }
     std::fs::write(cat.join("styles.csv"), csv).expect("csv");
     ok(&["index", s(&cat), "--index", s(&idx)]);
     for p in &photos {
         let id = p.file_stem().and_then(|s| s.to_str()).expect("id");
-        let r = json(&["search", "--index", s(&idx), "--image", s(p), "-k", "3", "--json"]);
-        assert_eq!(r["hits"][0]["id"], id, "photo {} should find its thumbnail first", p.display());
+        let r = json(&[
+            "search",
+            "--index",
+            s(&idx),
+            "--image",
+            s(p),
+            "-k",
+            "3",
+            "--json",
+        ]);
+        assert_eq!(
+            r["hits"][0]["id"],
+            id,
+            "photo {} should find its thumbnail first",
+            p.display()
+        );
     }
 }

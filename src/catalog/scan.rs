@@ -82,8 +82,9 @@ pub(super) fn open_kaggle(root: &Path, csv: &Path) -> Result<Catalog> {
     })
 }
 
-/// Reads any folder of images recursively. Symbolic links are not followed,
-/// so a link cannot pull files from outside the folder into the index.
+/// Reads any folder of images recursively. Links to files are followed (a
+/// shop may link its images in); links to folders are not, so a link cannot
+/// pull a whole tree into the index or make the walk loop.
 pub(super) fn open_plain_folder(root: &Path) -> Result<Catalog> {
     let mut report = IngestReport::default();
     let mut products = Vec::new();
@@ -111,7 +112,8 @@ pub(super) fn open_plain_folder(root: &Path) -> Result<Catalog> {
                 }
                 continue;
             }
-            if !ft.is_file() || !has_image_extension(&path) {
+            let is_file = ft.is_file() || (ft.is_symlink() && path.is_file());
+            if !is_file || !has_image_extension(&path) {
                 continue;
             }
             let rel = path.strip_prefix(root).unwrap_or(&path);

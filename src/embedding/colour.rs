@@ -37,6 +37,20 @@ pub struct ColourSpec {
     /// as a fraction of the image diagonal (0: uniform).
     #[serde(default)]
     pub centre_sigma: f32,
+    /// Horizontal bands over the product's height, each with its own
+    /// histogram (1: one global histogram). Bands tell "blue shirt over
+    /// jeans" from "black shirt over jeans".
+    #[serde(default = "one")]
+    pub bands: usize,
+    /// Gaussian blur of each histogram, sigma in bins (0: none). Without it,
+    /// colours more than one bin apart have similarity 0, so navy would be as
+    /// far from black as from red.
+    #[serde(default)]
+    pub blur: f32,
+}
+
+fn one() -> usize {
+    1
 }
 
 fn half() -> f32 {
@@ -51,6 +65,8 @@ impl Default for ColourSpec {
             ab_range: 60.0,
             power: 0.5,
             centre_sigma: 0.0,
+            bands: 1,
+            blur: 0.0,
         }
     }
 }
@@ -58,6 +74,11 @@ impl Default for ColourSpec {
 impl ColourSpec {
     /// Length of the descriptor.
     pub fn dim(&self) -> usize {
+        self.bins() * self.bands.max(1)
+    }
+
+    /// Length of one band's histogram.
+    pub fn bins(&self) -> usize {
         self.l_bins * self.ab_bins * self.ab_bins
     }
 }
@@ -147,6 +168,15 @@ pub fn colour_descriptor(img: &RgbImage, spec: &ColourSpec) -> Vec<f32> {
         Box::new(move |i| raw[3 * i..3 * i + 3].iter().any(|&c| c < 250))
     };
     let mut total = 0f32;
+    let bands = spec.bands.max(1);
+    let bins = spec.bins();
+    // Bands split the rows that hold product pixels, not the whole canvas.
+    let (mut top, mut bottom) = (h, 0);
+    for i in (0..w * h).filter(|&i| use_pixel(i)) {
+        top = top.min(i / w);
+        bottom = bottom.max(i / w);
+    }
+    let span = (bottom + 1).saturating_sub(top).max(1);
     let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
     let sigma2 = (spec.centre_sigma * ((w * w + h * h) as f32).sqrt()).powi(2);
     for (i, px) in lab.iter().enumerate() {
@@ -157,20 +187,59 @@ pub fn colour_descriptor(img: &RgbImage, spec: &ColourSpec) -> Vec<f32> {
             } else {
                 1.0
             };
-            vote(&mut hist, spec, px, weight);
+            let band = ((i / w).saturating_sub(top) * bands / span).min(bands - 1);
+            vote(&mut hist[band * bins..(band + 1) * bins], spec, px, weight);
             total += weight;
         }
     }
     if total == 0.0 {
         // Nothing but pure white: the descriptor of white.
-        vote(&mut hist, spec, &[100.0, 0.0, 0.0], 1.0);
+        for band in hist.chunks_exact_mut(bins) {
+            vote(band, spec, &[100.0, 0.0, 0.0], 1.0);
+        }
     }
-    let sum: f32 = hist.iter().sum();
-    for v in &mut hist {
-        *v = (*v / sum).powf(spec.power);
+    // Each band is a distribution of its own; an empty band stays zero.
+    for band in hist.chunks_exact_mut(bins) {
+        if spec.blur > 0.0 {
+            blur3(band, [spec.l_bins, spec.ab_bins, spec.ab_bins], spec.blur);
+        }
+        let sum: f32 = band.iter().sum();
+        if sum > 0.0 {
+            for v in band.iter_mut() {
+                *v = (*v / sum).powf(spec.power);
+            }
+        }
     }
     crate::vector::l2_normalise(&mut hist);
     hist
+}
+
+/// Separable Gaussian blur of a 3-D histogram stored as `[l][a][b]`, with
+/// mass that would leave the grid kept at the border (clamped).
+fn blur3(hist: &mut [f32], dims: [usize; 3], sigma: f32) {
+    let radius = (2.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-radius..=radius)
+        .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let ksum: f32 = kernel.iter().sum();
+    let strides = [dims[1] * dims[2], dims[2], 1];
+    let mut tmp = vec![0f32; hist.len()];
+    for axis in 0..3 {
+        tmp.iter_mut().for_each(|v| *v = 0.0);
+        let (n, stride) = (dims[axis] as isize, strides[axis]);
+        for (i, &v) in hist.iter().enumerate() {
+            if v == 0.0 {
+                continue;
+            }
+            let pos = ((i / stride) % dims[axis]) as isize;
+            for (k, &kw) in kernel.iter().enumerate() {
+                let target = (pos + k as isize - radius).clamp(0, n - 1);
+                let j = (i as isize + (target - pos) * stride as isize) as usize;
+                tmp[j] += v * kw / ksum;
+            }
+        }
+        hist.copy_from_slice(&tmp);
+    }
 }
 
 /// Adds one pixel to the histogram with trilinear weights.
@@ -242,7 +311,10 @@ mod tests {
 
     #[test]
     fn navy_is_closer_to_blue_than_to_red_and_black() {
-        let spec = ColourSpec::default();
+        let spec = ColourSpec {
+            blur: 1.0,
+            ..ColourSpec::default()
+        };
         let navy = colour_descriptor(&product([20, 30, 90]), &spec);
         let navy2 = colour_descriptor(&product([25, 35, 100]), &spec);
         let black = colour_descriptor(&product([15, 15, 15]), &spec);

@@ -101,6 +101,14 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<image::RgbImage, Im
         return Err(ImageError::NotAnImage);
     };
     let format_name = format!("{format:?}").to_uppercase();
+    // The JPEG decoder fills a cut-off file with grey instead of failing; a
+    // file without its end-of-image marker is refused, not half indexed.
+    if format == image::ImageFormat::Jpeg && !has_jpeg_end(bytes) {
+        return Err(ImageError::Corrupt {
+            format: format_name,
+            reason: "truncated: no end-of-image marker".into(),
+        });
+    }
     let corrupt = |e: image::ImageError| match e {
         image::ImageError::Unsupported(_) if !is_enabled(format) => ImageError::NotAnImage,
         e => ImageError::Corrupt {
@@ -115,11 +123,19 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<image::RgbImage, Im
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
     reader.limits(decoder_limits);
     let mut decoder = reader.into_decoder().map_err(|e| match e {
-        image::ImageError::Limits(_) => ImageError::TooLarge {
-            width: 0,
-            height: 0,
-            limit: limits.max_pixels,
-        },
+        image::ImageError::Limits(_) => {
+            // Name the claimed size: read the header alone, without limits.
+            let (width, height) = ImageReader::new(Cursor::new(bytes))
+                .with_guessed_format()
+                .ok()
+                .and_then(|r| r.into_dimensions().ok())
+                .unwrap_or((0, 0));
+            ImageError::TooLarge {
+                width,
+                height,
+                limit: limits.max_pixels,
+            }
+        }
         e => corrupt(e),
     })?;
     let (width, height) = decoder.dimensions();
@@ -143,6 +159,12 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<image::RgbImage, Im
     let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     img.apply_orientation(orientation);
     Ok(flatten_on_white(img))
+}
+
+/// True when an EOI marker (FF D9) is near the end (padding may follow it).
+fn has_jpeg_end(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(4096)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 fn is_enabled(format: image::ImageFormat) -> bool {
@@ -296,18 +318,31 @@ mod tests {
         ));
     }
 
-    /// A PNG signature and IHDR chunk (with a correct CRC) for a huge image.
+    /// A valid-looking PNG that claims `w` x `h` pixels: IHDR, a tiny IDAT
+    /// (a zlib stream of a few zero bytes) and IEND, all with correct CRCs.
     pub(crate) fn bomb_png(w: u32, h: u32) -> Vec<u8> {
+        fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+            let mut body = kind.to_vec();
+            body.extend_from_slice(data);
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            out.extend_from_slice(&body);
+            out.extend_from_slice(&crc32(&body).to_be_bytes());
+        }
         let mut ihdr = Vec::new();
-        ihdr.extend_from_slice(b"IHDR");
         ihdr.extend_from_slice(&w.to_be_bytes());
         ihdr.extend_from_slice(&h.to_be_bytes());
         ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-        let crc = crc32(&ihdr);
         let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        out.extend_from_slice(&13u32.to_be_bytes());
-        out.extend_from_slice(&ihdr);
-        out.extend_from_slice(&crc.to_be_bytes());
+        chunk(&mut out, b"IHDR", &ihdr);
+        // zlib: header, one stored block of 4 zero bytes, Adler-32.
+        chunk(
+            &mut out,
+            b"IDAT",
+            &[
+                0x78, 0x01, 0x01, 0x04, 0x00, 0xFB, 0xFF, 0, 0, 0, 0, 0, 0x04, 0x00, 0x01,
+            ],
+        );
+        chunk(&mut out, b"IEND", &[]);
         out
     }
 

@@ -35,6 +35,8 @@ pub struct BuildOptions {
     pub limits: DecodeLimits,
     /// Set to stop early (Ctrl-C); finished embeddings stay in the journal.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// How search rows are derived (projection).
+    pub search: super::SearchSettings,
 }
 
 impl Default for BuildOptions {
@@ -44,6 +46,7 @@ impl Default for BuildOptions {
             batch_size: 16,
             limits: DecodeLimits::default(),
             cancel: None,
+            search: super::SearchSettings::default(),
         }
     }
 }
@@ -192,7 +195,8 @@ pub fn build_index(
     progress.set_message("embedding");
     let journal = Mutex::new(journal);
     let fresh: Mutex<HashMap<ContentHash, Vec<f32>>> = Mutex::new(HashMap::new());
-    let failed: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    // Failures by content hash: every product with those bytes fails alike.
+    let failed: Mutex<HashMap<ContentHash, String>> = Mutex::new(HashMap::new());
     let journal_error: Mutex<Option<Error>> = Mutex::new(None);
     let cancelled = || {
         opts.cancel
@@ -204,7 +208,7 @@ pub fn build_index(
             return;
         }
         let mut prepared: Vec<(usize, ContentHash, Prepared)> = Vec::with_capacity(chunk.len());
-        for &(i, _) in chunk {
+        for &(i, queued_hash) in chunk {
             let product = &catalog.products[i];
             let t = Instant::now();
             let decoded = std::fs::read(&product.image)
@@ -224,7 +228,7 @@ pub fn build_index(
                 }
                 Err(e) => {
                     if let Ok(mut f) = failed.lock() {
-                        f.push((i, e));
+                        f.insert(queued_hash, e);
                     }
                     progress.inc(1);
                 }
@@ -260,7 +264,7 @@ pub fn build_index(
                     f.extend(
                         prepared
                             .iter()
-                            .map(|(i, _, _)| (*i, format!("embedding failed: {e}"))),
+                            .map(|(_, h, _)| (*h, format!("embedding failed: {e}"))),
                     );
                 }
             }
@@ -278,11 +282,7 @@ pub fn build_index(
         return Err(Error::Interrupted);
     }
     let fresh = fresh.into_inner().unwrap_or_default();
-    let mut failed: HashMap<usize, String> = failed
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+    let failed = failed.into_inner().unwrap_or_default();
 
     // 3. Assemble the new generation in catalogue order.
     let mut records = Vec::with_capacity(catalog.products.len());
@@ -314,7 +314,8 @@ pub fn build_index(
             o.row(r)
         } else {
             let reason = failed
-                .remove(&i)
+                .get(&hash)
+                .cloned()
                 .unwrap_or_else(|| "image changed while indexing; run again".to_string());
             problems.push(ProblemKind::BadImage, p.image.display().to_string(), reason);
             continue;
@@ -326,14 +327,6 @@ pub fn build_index(
             labels: p.labels.clone(),
         });
         rows.push(row);
-    }
-    // Failures of duplicate-content images were recorded on the first copy only.
-    for (i, reason) in failed {
-        problems.push(
-            ProblemKind::BadImage,
-            catalog.products[i].image.display().to_string(),
-            reason,
-        );
     }
 
     let removed = old
@@ -358,6 +351,11 @@ pub fn build_index(
         colour_dim: embedder.colour_dim(),
         vectors_file: String::new(),
         products_file: String::new(),
+        search_cnn_dim: 0,
+        search_file: String::new(),
+        codes_file: String::new(),
+        scales_file: String::new(),
+        projection_file: None,
         embedder: fp.clone(),
         model: embedder.spec().clone(),
         catalog_root,
@@ -366,7 +364,7 @@ pub fn build_index(
     };
     let t = Instant::now();
     progress.set_message("writing");
-    let manifest = commit(&lock, manifest, rows.into_iter(), &records)?;
+    let manifest = commit(&lock, manifest, &rows, &records, &opts.search)?;
     journal.remove()?;
     times.add(3, t);
     drop(old);
@@ -395,7 +393,11 @@ mod tests {
         std::fs::create_dir_all(dir.join("images")).expect("mkdir");
         let mut csv = String::from("id,articleType,baseColour\n");
         for i in 0..n {
-            let colour = [(i * 53 % 256) as u8, (i * 97 % 256) as u8, (i * 31 % 256) as u8];
+            let colour = [
+                (i * 53 % 256) as u8,
+                (i * 97 % 256) as u8,
+                (i * 31 % 256) as u8,
+            ];
             let mut img = image::RgbImage::from_pixel(60, 80, image::Rgb([255, 255, 255]));
             let (w, h) = (10 + (i % 5) as u32 * 8, 20 + (i % 7) as u32 * 8);
             for y in (40 - h / 2)..(40 + h / 2) {
@@ -403,7 +405,8 @@ mod tests {
                     img.put_pixel(x, y, image::Rgb(colour));
                 }
             }
-            img.save(dir.join("images").join(format!("{i}.png"))).expect("save");
+            img.save(dir.join("images").join(format!("{i}.png")))
+                .expect("save");
             csv.push_str(&format!("{i},Type{},Colour{}\n", i % 3, i % 4));
         }
         std::fs::write(dir.join("styles.csv"), csv).expect("csv");
@@ -430,14 +433,24 @@ mod tests {
         // Round trip: stored rows equal freshly computed embeddings.
         let index = Index::open(&dir).expect("open");
         assert_eq!(index.len(), 24);
-        let img = crate::imaging::decode_file(&cat.products[3].image, &Default::default()).expect("decode");
+        let img = crate::imaging::decode_file(&cat.products[3].image, &Default::default())
+            .expect("decode");
         let fresh = e.embed_image(&img).expect("embed").to_row();
         let row = index.row(index.row_of(&cat.products[3].id).expect("row"));
         assert!(fresh.iter().zip(row).all(|(a, b)| (a - b).abs() < 1e-5));
-        assert_eq!(index.products()[3].labels.get("articleType"), Some("Type0"));
-        let hits = search(&index, &Query::Embedding(&e.embed_image(&img).expect("embed")), &SearchRequest::default())
-            .expect("search")
-            .hits;
+        let id: usize = cat.products[3].id.parse().expect("numeric id");
+        let want = format!("Type{}", id % 3);
+        assert_eq!(
+            index.products()[3].labels.get("articleType"),
+            Some(want.as_str())
+        );
+        let hits = search(
+            &index,
+            &Query::Embedding(&e.embed_image(&img).expect("embed")),
+            &SearchRequest::default(),
+        )
+        .expect("search")
+        .hits;
         assert_eq!(hits[0].id, cat.products[3].id);
         assert!((hits[0].score - 1.0).abs() < 1e-4);
         assert_eq!(index.manifest().generation, 1);
@@ -490,10 +503,20 @@ mod tests {
         let err = build_index(&cat, &e, &dir, &opts, &bar).unwrap_err();
         watcher.join().expect("watcher");
         assert!(matches!(err, Error::Interrupted), "{err}");
-        assert!(matches!(Index::open(&dir), Err(Error::NoIndex(_))), "nothing committed");
+        assert!(
+            matches!(Index::open(&dir), Err(Error::NoIndex(_))),
+            "nothing committed"
+        );
         assert!(dir.join(format::JOURNAL).exists());
 
-        let r = build_index(&cat, &e, &dir, &BuildOptions::default(), &ProgressBar::hidden()).expect("resume");
+        let r = build_index(
+            &cat,
+            &e,
+            &dir,
+            &BuildOptions::default(),
+            &ProgressBar::hidden(),
+        )
+        .expect("resume");
         assert!(r.resumed >= 8, "resumed {}", r.resumed);
         assert_eq!(r.resumed + r.embedded, 40);
         assert_eq!(r.indexed, 40);
@@ -505,8 +528,17 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let _held = WriteLock::acquire(tmp.path()).expect("lock");
         let cat = synthetic_catalog(&tmp.path().join("cat"), 1);
-        let err = build_index(&cat, &embedder(64, 48), tmp.path(), &BuildOptions::default(), &ProgressBar::hidden())
-            .unwrap_err();
-        assert!(err.to_string().contains("another `lookalike index`"), "{err}");
+        let err = build_index(
+            &cat,
+            &embedder(64, 48),
+            tmp.path(),
+            &BuildOptions::default(),
+            &ProgressBar::hidden(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("another `lookalike index`"),
+            "{err}"
+        );
     }
 }

@@ -50,6 +50,17 @@ pub struct Manifest {
     pub vectors_file: String,
     /// The products file (relative to the directory).
     pub products_file: String,
+    /// Length of the CNN part of a search row (the projection's output, or
+    /// `cnn_dim` without projection).
+    pub search_cnn_dim: usize,
+    /// Exact search rows (f32).
+    pub search_file: String,
+    /// Quantised search rows (i8).
+    pub codes_file: String,
+    /// Per-row scales and error norms of the codes.
+    pub scales_file: String,
+    /// The PCA projection of the CNN part, if one is used.
+    pub projection_file: Option<String>,
     /// How the vectors were made.
     pub embedder: EmbedderFingerprint,
     /// The model spec, to embed queries the same way.
@@ -66,6 +77,11 @@ impl Manifest {
     /// Length of a stored row.
     pub fn dim(&self) -> usize {
         self.cnn_dim + self.colour_dim
+    }
+
+    /// Length of a search row.
+    pub fn search_dim(&self) -> usize {
+        self.search_cnn_dim + self.colour_dim
     }
 }
 
@@ -93,12 +109,25 @@ pub fn products_file(g: u64) -> String {
     format!("products-{g:06}.json")
 }
 
+/// File name of the `kind` file of generation `g` (`search`, `codes`, ...).
+pub fn generation_file(kind: &str, g: u64, ext: &str) -> String {
+    format!("{kind}-{g:06}.{ext}")
+}
+
+/// Prefixes of per-generation files.
+const GENERATION_PREFIXES: &[&str] = &[
+    "vectors-",
+    "products-",
+    "search-",
+    "codes-",
+    "scales-",
+    "projection-",
+    "manifest.json.",
+];
+
 /// True for files that belong to some generation (or are temporaries of one).
 pub fn is_generation_file(name: &str) -> bool {
-    (name.starts_with("vectors-")
-        || name.starts_with("products-")
-        || name.starts_with("manifest.json."))
-        && (name.ends_with(".f32") || name.ends_with(".json") || name.ends_with(".tmp"))
+    GENERATION_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// The manifest path of an index directory.

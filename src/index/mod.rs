@@ -12,9 +12,12 @@ pub mod build;
 pub mod format;
 pub mod journal;
 pub mod payload;
+pub mod projection;
 pub mod reader;
+pub mod search_rows;
 pub mod writer;
 
 pub use build::{build_index, BuildOptions, BuildReport, StageTimes};
 pub use format::{Manifest, ProductRecord};
 pub use reader::Index;
+pub use writer::SearchSettings;

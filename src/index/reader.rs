@@ -9,6 +9,8 @@ use memmap2::Mmap;
 
 use super::format::{self, Manifest, ProductRecord};
 use super::payload::PayloadIndex;
+use super::projection::Projection;
+use super::search_rows::META_FLOATS;
 use crate::embedding::EmbedderFingerprint;
 use crate::error::{Error, Result};
 
@@ -46,11 +48,61 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
 }
 
+/// A read-only file mapping (empty files are not mapped).
+struct Mapped(Option<Mmap>);
+
+impl Mapped {
+    /// Maps `dir/name`, checking it is exactly `expected` bytes.
+    fn open(dir: &Path, name: &str, expected: usize) -> Result<Mapped> {
+        let path = dir.join(name);
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        if len != expected as u64 {
+            return Err(Error::CorruptIndex {
+                path,
+                reason: format!("{len} bytes, expected {expected}"),
+            });
+        }
+        if len == 0 {
+            return Ok(Mapped(None));
+        }
+        // SAFETY: index files are never modified in place: writers create new
+        // generation files and rename, so the mapping stays valid.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+        // SAFETY: any bit pattern is a valid f32; only alignment is checked.
+        if !unsafe { map.align_to::<f32>() }.0.is_empty() {
+            return Err(Error::CorruptIndex {
+                path,
+                reason: "mapping is not 4-byte aligned".into(),
+            });
+        }
+        Ok(Mapped(Some(map)))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+
+    fn f32s(&self) -> &[f32] {
+        // SAFETY: aligned (checked at open); any bit pattern is a valid f32.
+        unsafe { self.bytes().align_to::<f32>().1 }
+    }
+
+    fn i8s(&self) -> &[i8] {
+        // SAFETY: i8 and u8 have the same size, alignment and validity.
+        unsafe { self.bytes().align_to::<i8>().1 }
+    }
+}
+
 /// A read-only, memory-mapped index.
 pub struct Index {
     dir: PathBuf,
     manifest: Manifest,
-    map: Option<Mmap>,
+    vectors: Mapped,
+    search: Mapped,
+    codes: Mapped,
+    scales: Mapped,
+    projection: Option<Projection>,
     products: Vec<ProductRecord>,
     by_id: HashMap<String, usize>,
     payload: PayloadIndex,
@@ -76,34 +128,30 @@ impl Index {
             reason,
         };
 
-        let vpath = dir.join(&manifest.vectors_file);
-        let file = File::open(&vpath).map_err(|e| Error::io(&vpath, e))?;
-        let len = file.metadata().map_err(|e| Error::io(&vpath, e))?.len();
-        let expected = (manifest.products * manifest.dim() * 4) as u64;
-        if len != expected {
+        let n = manifest.products;
+        if manifest.search_cnn_dim == 0 || manifest.search_cnn_dim > manifest.cnn_dim {
             return Err(corrupt(
-                &vpath,
-                format!(
-                    "{len} bytes, expected {expected} ({} rows x {} floats)",
-                    manifest.products,
-                    manifest.dim()
-                ),
+                &format::manifest_path(dir),
+                format!("bad search dimension {}", manifest.search_cnn_dim),
             ));
         }
-        let map = if len == 0 {
-            None
-        } else {
-            // SAFETY: the file is never modified in place: writers create new
-            // generation files and rename, so the mapping stays valid.
-            Some(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&vpath, e))?)
-        };
-        if let Some(m) = &map {
-            // SAFETY: any bit pattern is a valid f32; only alignment matters.
-            let (head, _, _) = unsafe { m.align_to::<f32>() };
-            if !head.is_empty() {
-                return Err(corrupt(&vpath, "mapping is not 4-byte aligned".into()));
+        let vectors = Mapped::open(dir, &manifest.vectors_file, n * manifest.dim() * 4)?;
+        let search = Mapped::open(dir, &manifest.search_file, n * manifest.search_dim() * 4)?;
+        let codes = Mapped::open(dir, &manifest.codes_file, n * manifest.search_dim())?;
+        let scales = Mapped::open(dir, &manifest.scales_file, n * META_FLOATS * 4)?;
+        let projection = match &manifest.projection_file {
+            Some(f) => {
+                let p = Projection::read(&dir.join(f))?;
+                if p.input_dim != manifest.cnn_dim || p.output_dim != manifest.search_cnn_dim {
+                    return Err(corrupt(
+                        &dir.join(f),
+                        "dimensions do not match the manifest".into(),
+                    ));
+                }
+                Some(p)
             }
-        }
+            None => None,
+        };
 
         let ppath = dir.join(&manifest.products_file);
         let bytes = std::fs::read(&ppath).map_err(|e| Error::io(&ppath, e))?;
@@ -128,7 +176,11 @@ impl Index {
         Ok(Index {
             dir: dir.to_path_buf(),
             manifest,
-            map,
+            vectors,
+            search,
+            codes,
+            scales,
+            projection,
             products,
             by_id,
             payload,
@@ -173,13 +225,46 @@ impl Index {
         self.products.is_empty()
     }
 
-    /// All vectors, row-major, `len() * dim()` floats.
+    /// All stored vectors (raw CNN features | colour), row-major,
+    /// `len() * dim()` floats.
     pub fn vectors(&self) -> &[f32] {
-        match &self.map {
-            // SAFETY: checked aligned at open; any bit pattern is a valid f32.
-            Some(m) => unsafe { m.align_to::<f32>().1 },
-            None => &[],
-        }
+        self.vectors.f32s()
+    }
+
+    /// All exact search rows, `len() * search_dim()` floats.
+    pub fn search_rows(&self) -> &[f32] {
+        self.search.f32s()
+    }
+
+    /// All quantised search rows, `len() * search_dim()` codes.
+    pub fn codes(&self) -> &[i8] {
+        self.codes.i8s()
+    }
+
+    /// Per-row `[cnn scale, cnn error, colour scale, colour error]`.
+    pub fn scales(&self) -> &[f32] {
+        self.scales.f32s()
+    }
+
+    /// Length of a search row.
+    pub fn search_dim(&self) -> usize {
+        self.manifest.search_dim()
+    }
+
+    /// The exact search row of product `row`.
+    pub fn search_row(&self, row: usize) -> &[f32] {
+        let d = self.search_dim();
+        &self.search_rows()[row * d..(row + 1) * d]
+    }
+
+    /// Turns an embedding into a search row (projects its CNN part).
+    pub fn query_row(&self, e: &crate::embedding::Embedding) -> Vec<f32> {
+        let mut row = match &self.projection {
+            Some(p) => p.apply(&e.cnn),
+            None => e.cnn.clone(),
+        };
+        row.extend_from_slice(&e.colour);
+        row
     }
 
     /// Length of a row.

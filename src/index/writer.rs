@@ -4,7 +4,11 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::format::{self, Manifest, ProductRecord};
+use super::projection::Projection;
+use super::search_rows;
 use crate::error::{Error, IoResultExt, Result};
 
 /// Exclusive right to write an index directory, held until dropped.
@@ -77,60 +81,136 @@ fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Commits a new generation: vectors, products, then the manifest that
-/// points to them. `manifest.generation` and the file names are set here.
-///
-/// `rows` yields exactly `products.len()` rows of `manifest.dim()` floats.
-pub fn commit<'a>(
+/// How search rows are derived from stored rows at commit time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchSettings {
+    /// Length of the projected CNN part (0: no projection).
+    pub projection_dim: usize,
+    /// Whitening exponent of the projection.
+    pub alpha: f32,
+    /// Catalogues smaller than this are searched without projection (a PCA
+    /// needs many more samples than dimensions, and small scans are fast anyway).
+    pub min_products: usize,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        SearchSettings {
+            projection_dim: 256,
+            alpha: 0.5,
+            min_products: 2000,
+        }
+    }
+}
+
+/// The projection for `n` rows: the previous one while the catalogue has not
+/// changed size by more than 25%, else a fresh fit, or none.
+fn choose_projection(
+    dir: &Path,
+    cnn_dim: usize,
+    rows: &[&[f32]],
+    settings: &SearchSettings,
+) -> Result<Option<Projection>> {
+    let n = rows.len();
+    let d = settings.projection_dim;
+    if d == 0 || d >= cnn_dim || n < settings.min_products.max(2 * d) {
+        return Ok(None);
+    }
+    let previous = super::reader::read_manifest(dir)
+        .ok()
+        .and_then(|m| m.projection_file)
+        .and_then(|f| Projection::read(&dir.join(f)).ok())
+        .filter(|p| p.input_dim == cnn_dim && p.output_dim == d && p.alpha == settings.alpha);
+    if let Some(p) = previous {
+        let (lo, hi) = (p.fitted_on * 4 / 5, p.fitted_on * 5 / 4);
+        if (lo..=hi).contains(&n) {
+            return Ok(Some(p));
+        }
+    }
+    tracing::info!("fitting a {cnn_dim}->{d} PCA projection on {n} products");
+    Projection::fit(n, cnn_dim, d, settings.alpha, |i| &rows[i][..cnn_dim]).map(Some)
+}
+
+/// Commits a new generation: stored vectors, search rows (projected and
+/// quantised), products, then the manifest that points to them.
+/// `manifest.generation`, sizes and file names are set here.
+pub fn commit(
     lock: &WriteLock,
     mut manifest: Manifest,
-    rows: impl Iterator<Item = &'a [f32]>,
+    rows: &[&[f32]],
     products: &[ProductRecord],
+    settings: &SearchSettings,
 ) -> Result<Manifest> {
     let dir = lock.dir();
+    let dim = manifest.dim();
+    if rows.len() != products.len() {
+        return Err(Error::InvalidArgument(format!(
+            "{} rows for {} products",
+            rows.len(),
+            products.len()
+        )));
+    }
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != dim) {
+        return Err(Error::InvalidArgument(format!(
+            "row {i} has {} values, expected {dim}",
+            r.len()
+        )));
+    }
     let previous = super::reader::read_manifest(dir)
         .ok()
         .map(|m| m.generation)
         .unwrap_or(0);
     let generation = previous + 1;
+    let cnn_dim = manifest.cnn_dim;
     manifest.generation = generation;
     manifest.products = products.len();
     manifest.vectors_file = format::vectors_file(generation);
     manifest.products_file = format::products_file(generation);
-    let dim = manifest.dim();
+    manifest.search_file = format::generation_file("search", generation, "f32");
+    manifest.codes_file = format::generation_file("codes", generation, "i8");
+    manifest.scales_file = format::generation_file("scales", generation, "f32");
 
-    let vectors_path = dir.join(&manifest.vectors_file);
-    let mut written = 0usize;
-    let mut bad_row = None;
-    write_atomic(&vectors_path, |w| {
-        for row in rows {
-            if row.len() != dim {
-                bad_row = Some((written, row.len()));
-                break;
-            }
-            for v in row {
-                w.write_all(&v.to_le_bytes())?;
-            }
-            written += 1;
-        }
-        Ok(())
+    write_atomic(&dir.join(&manifest.vectors_file), |w| {
+        rows.iter().try_for_each(|r| search_rows::write_f32s(w, r))
     })?;
-    if let Some((i, len)) = bad_row {
-        let _ = fs::remove_file(&vectors_path);
-        return Err(Error::InvalidArgument(format!(
-            "row {i} has {len} values, expected {dim}"
-        )));
-    }
-    if written != products.len() {
-        let _ = fs::remove_file(&vectors_path);
-        return Err(Error::InvalidArgument(format!(
-            "{written} rows for {} products",
-            products.len()
-        )));
-    }
 
-    let products_path = dir.join(&manifest.products_file);
-    write_atomic(&products_path, |w| {
+    let projection = choose_projection(dir, cnn_dim, rows, settings)?;
+    manifest.search_cnn_dim = projection.as_ref().map_or(cnn_dim, |p| p.output_dim);
+    manifest.projection_file = match &projection {
+        Some(p) => {
+            let name = format::generation_file("projection", generation, "bin");
+            write_atomic(&dir.join(&name), |w| p.write_to(w))?;
+            Some(name)
+        }
+        None => None,
+    };
+    let search: Vec<Vec<f32>> = rows
+        .par_iter()
+        .map(|r| {
+            let (cnn, colour) = r.split_at(cnn_dim);
+            let mut s = match &projection {
+                Some(p) => p.apply(cnn),
+                None => cnn.to_vec(),
+            };
+            s.extend_from_slice(colour);
+            s
+        })
+        .collect();
+    let (codes, scales) = search_rows::build(&search, manifest.search_cnn_dim);
+    write_atomic(&dir.join(&manifest.search_file), |w| {
+        search
+            .iter()
+            .try_for_each(|r| search_rows::write_f32s(w, r))
+    })?;
+    write_atomic(&dir.join(&manifest.codes_file), |w| {
+        let bytes: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
+        w.write_all(&bytes)
+    })?;
+    write_atomic(&dir.join(&manifest.scales_file), |w| {
+        search_rows::write_f32s(w, &scales)
+    })?;
+
+    write_atomic(&dir.join(&manifest.products_file), |w| {
         serde_json::to_writer(&mut *w, products).map_err(std::io::Error::other)
     })?;
 
@@ -147,13 +227,21 @@ pub fn commit<'a>(
 
     // The new generation is live; older files are garbage now. Readers that
     // still map them keep their (unlinked) copies until they let go.
+    let live: Vec<&str> = [
+        &manifest.vectors_file,
+        &manifest.products_file,
+        &manifest.search_file,
+        &manifest.codes_file,
+        &manifest.scales_file,
+    ]
+    .into_iter()
+    .map(String::as_str)
+    .chain(manifest.projection_file.as_deref())
+    .collect();
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if format::is_generation_file(&name)
-                && name != manifest.vectors_file
-                && name != manifest.products_file
-            {
+            if format::is_generation_file(&name) && !live.contains(&name.as_str()) {
                 let _ = fs::remove_file(entry.path());
             }
         }

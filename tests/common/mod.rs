@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 
 /// The shared Kaggle catalogue, if present.
 pub fn shared_small() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/fashion-product-images-small");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/datasets/fashion-product-images-small");
     if p.join("styles.csv").is_file() {
         Some(p)
     } else {
@@ -22,7 +23,8 @@ pub fn shared_small() -> Option<PathBuf> {
 
 /// The shared full-size photo sample, if present.
 pub fn shared_full() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/fashion-product-images-full-sample");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/datasets/fashion-product-images-full-sample");
     p.join("images").is_dir().then_some(p)
 }
 
@@ -34,7 +36,11 @@ pub fn first_rows(shared: &Path, n: usize) -> Vec<(String, String)> {
         .skip(1)
         .filter_map(|line| {
             let id = line.split(',').next()?.to_string();
-            shared.join("images").join(format!("{id}.jpg")).is_file().then(|| (id, line.to_string()))
+            shared
+                .join("images")
+                .join(format!("{id}.jpg"))
+                .is_file()
+                .then(|| (id, line.to_string()))
         })
         .take(n)
         .collect()
@@ -42,6 +48,9 @@ pub fn first_rows(shared: &Path, n: usize) -> Vec<(String, String)> {
 
 /// Links (or copies) a shared image into `dir` under `name`.
 pub fn link_image(src: &Path, dst: &Path) {
+    if dst.symlink_metadata().is_ok() {
+        return;
+    }
     std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
     #[cfg(unix)]
     {
@@ -66,7 +75,10 @@ pub fn kaggle_subset(shared: &Path, dir: &Path, n: usize) -> Vec<String> {
     for (id, line) in &rows {
         csv.push_str(line);
         csv.push('\n');
-        link_image(&shared.join("images").join(format!("{id}.jpg")), &dir.join("images").join(format!("{id}.jpg")));
+        link_image(
+            &shared.join("images").join(format!("{id}.jpg")),
+            &dir.join("images").join(format!("{id}.jpg")),
+        );
     }
     std::fs::write(dir.join("styles.csv"), csv).expect("write csv");
     rows.into_iter().map(|(id, _)| id).collect()
@@ -106,7 +118,10 @@ pub fn json(args: &[&str]) -> serde_json::Value {
 /// Runs the binary, expects failure, returns stderr.
 pub fn fails(args: &[&str]) -> String {
     let out = lookalike(args);
-    assert!(!out.status.success(), "lookalike {args:?} should have failed");
+    assert!(
+        !out.status.success(),
+        "lookalike {args:?} should have failed"
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

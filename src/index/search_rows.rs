@@ -1,0 +1,99 @@
+//! The search representation: short rows that the scan reads, derived from
+//! the stored vectors at commit time.
+//!
+//! A search row is `[projected CNN (d) | colour]`, both parts unit length,
+//! kept twice:
+//!
+//! * `search-G.f32`: exact f32 rows, read only for a few candidates;
+//! * `codes-G.i8` + `scales-G.f32`: each part quantised to i8 with one scale
+//!   per row and part, plus the L2 norm of the quantisation error. The scan
+//!   reads these (4x fewer bytes) and the error norms turn approximate scores
+//!   into guaranteed intervals, so the final top-k is still exact (see
+//!   [`crate::search`]).
+
+use std::io::Write;
+
+use rayon::prelude::*;
+
+/// Per-row quantisation data: scale and error norm of the CNN part, then of
+/// the colour part.
+pub const META_FLOATS: usize = 4;
+
+/// Quantises `row` (split at `cnn_dim`) into `codes`, returning
+/// `[cnn scale, cnn error norm, colour scale, colour error norm]`.
+pub fn quantise(row: &[f32], cnn_dim: usize, codes: &mut [i8]) -> [f32; META_FLOATS] {
+    let (cnn_codes, colour_codes) = codes.split_at_mut(cnn_dim);
+    let (cnn, colour) = row.split_at(cnn_dim);
+    let (s0, e0) = quantise_part(cnn, cnn_codes);
+    let (s1, e1) = quantise_part(colour, colour_codes);
+    [s0, e0, s1, e1]
+}
+
+/// Symmetric i8 quantisation with one scale; returns (scale, error norm).
+fn quantise_part(xs: &[f32], codes: &mut [i8]) -> (f32, f32) {
+    let max = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let mut err2 = 0f64;
+    for (c, &x) in codes.iter_mut().zip(xs) {
+        let q = (x / scale).round().clamp(-127.0, 127.0);
+        *c = q as i8;
+        let e = f64::from(x) - f64::from(q) * f64::from(scale);
+        err2 += e * e;
+    }
+    // Rounded up a little so that float error never makes the bound undercut.
+    (scale, (err2.sqrt() * 1.001 + 1e-6) as f32)
+}
+
+/// Search rows, codes and meta for `rows`, in parallel.
+pub fn build(rows: &[Vec<f32>], cnn_dim: usize) -> (Vec<i8>, Vec<f32>) {
+    let dim = rows.first().map(Vec::len).unwrap_or(0);
+    let mut codes = vec![0i8; rows.len() * dim];
+    let mut meta = vec![0f32; rows.len() * META_FLOATS];
+    codes
+        .par_chunks_mut(dim.max(1))
+        .zip(meta.par_chunks_mut(META_FLOATS))
+        .zip(rows.par_iter())
+        .for_each(|((c, m), r)| m.copy_from_slice(&quantise(r, cnn_dim, c)));
+    (codes, meta)
+}
+
+/// Writes floats little-endian.
+pub fn write_f32s(w: &mut impl Write, xs: &[f32]) -> std::io::Result<()> {
+    for x in xs {
+        w.write_all(&x.to_le_bytes())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vector::dot;
+
+    #[test]
+    fn error_norm_bounds_the_dot_product_error() {
+        let row: Vec<f32> = (0..40)
+            .map(|i| ((i * 37 % 17) as f32 - 8.0) / 30.0)
+            .collect();
+        let q: Vec<f32> = (0..40)
+            .map(|i| ((i * 11 % 13) as f32 - 6.0) / 20.0)
+            .collect();
+        let mut codes = vec![0i8; 40];
+        let meta = quantise(&row, 30, &mut codes);
+        for (range, (scale, err)) in [(0..30, (meta[0], meta[1])), (30..40, (meta[2], meta[3]))] {
+            let exact = dot(&q[range.clone()], &row[range.clone()]);
+            let approx: f32 = q[range.clone()]
+                .iter()
+                .zip(&codes[range.clone()])
+                .map(|(a, &c)| a * f32::from(c) * scale)
+                .sum();
+            let qn = dot(&q[range.clone()], &q[range]).sqrt();
+            assert!(
+                (exact - approx).abs() <= qn * err + 1e-6,
+                "{exact} vs {approx} ± {}",
+                qn * err
+            );
+            assert!(err < 0.02);
+        }
+    }
+}

@@ -28,7 +28,7 @@ fn index_search_update_and_eval_a_real_catalogue() {
     let quirky = format!("\u{feff}{}\r\n", lines.join("\r\n"));
     std::fs::write(cat.join("styles.csv"), quirky).expect("write");
     let extra = first_rows(&shared, 301).pop().expect("row").0;
-    link_image(
+    copy_image(
         &shared.join("images").join(format!("{extra}.jpg")),
         &cat.join("images").join(format!("{extra}.jpg")),
     );
@@ -198,7 +198,7 @@ fn index_search_update_and_eval_a_real_catalogue() {
     // A deleted product disappears, a new one is embedded, nothing else is.
     std::fs::remove_file(cat.join("images").join(format!("{}.jpg", ids[10]))).expect("rm");
     let newer = first_rows(&shared, 302).pop().expect("row").0;
-    link_image(
+    copy_image(
         &shared.join("images").join(format!("{newer}.jpg")),
         &cat.join("images").join(format!("{newer}.jpg")),
     );
@@ -261,7 +261,7 @@ fn a_full_size_photo_finds_its_thumbnail() {
             csv.push_str(line);
             csv.push('\n');
         }
-        link_image(
+        copy_image(
             &shared.join("images").join(format!("{id}.jpg")),
             &cat.join("images").join(format!("{id}.jpg")),
         );

@@ -195,6 +195,22 @@ mod tests {
         assert_eq!(ids, ["a.png", "shoes/red/b.webp"]);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn file_links_are_followed_folder_links_are_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        touch(&outside.join("x.jpg"));
+        let root = dir.path().join("root");
+        touch(&root.join("a.jpg"));
+        std::os::unix::fs::symlink(outside.join("x.jpg"), root.join("linked.jpg")).expect("link");
+        std::os::unix::fs::symlink(&outside, root.join("tree")).expect("link");
+        std::os::unix::fs::symlink(&root, root.join("loop")).expect("link");
+        let c = Catalog::open(&root).expect("opens");
+        let ids: Vec<_> = c.products.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["a.jpg", "linked.jpg"]);
+    }
+
     #[test]
     fn not_a_folder_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");

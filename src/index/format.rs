@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! DIR/
-//!   manifest.json          which generation is current, model fingerprint, sizes
-//!   vectors-000007.f32     N rows of D little-endian f32 (cnn | colour), contiguous
-//!   products-000007.json   N product records (id, content hash, image, labels)
-//!   journal.bin            embeddings of an unfinished run (resume), if any
-//!   LOCK                   held (flock) by the one process writing
+//!   manifest.json           which generation is current, model fingerprint, sizes
+//!   vectors-000007.f32      N rows of (cnn | colour) little-endian f32: the stored truth
+//!   products-000007.json    N product records (id, content hash, image, labels)
+//!   projection-000007.bin   PCA of the CNN part (large catalogues only)
+//!   search-000007.f32       N search rows (projected cnn | colour), f32
+//!   codes-000007.i8         the search rows quantised to i8 (what the scan reads)
+//!   scales-000007.f32       per row: i8 scale and error norm of each part
+//!   journal.bin             embeddings of an unfinished run (resume), if any
+//!   LOCK                    held (flock) by the one process writing
 //! ```
 //!
 //! A write creates the files of generation g+1 next to those of g, then

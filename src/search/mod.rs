@@ -191,8 +191,10 @@ fn for_allowed(
         None => (lo..hi).filter(|&r| Some(r) != exclude).for_each(f),
         Some(bits) => {
             // CHUNK is a multiple of 64, so words never straddle chunks.
-            for word in lo / 64..hi.div_ceil(64) {
-                let mut b = bits[word];
+            let first = lo / 64;
+            for (offset, &word_bits) in bits[first..hi.div_ceil(64)].iter().enumerate() {
+                let word = first + offset;
+                let mut b = word_bits;
                 while b != 0 {
                     let r = word * 64 + b.trailing_zeros() as usize;
                     b &= b - 1;

@@ -46,18 +46,14 @@ pub fn first_rows(shared: &Path, n: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Links (or copies) a shared image into `dir` under `name`.
-pub fn link_image(src: &Path, dst: &Path) {
+/// Copies a shared image to `dst` (never a link: a test that later writes to
+/// `dst` must not be able to reach the shared dataset). An existing `dst` is
+/// left alone.
+pub fn copy_image(src: &Path, dst: &Path) {
     if dst.symlink_metadata().is_ok() {
         return;
     }
     std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
-    #[cfg(unix)]
-    {
-        if std::os::unix::fs::symlink(src, dst).is_ok() {
-            return;
-        }
-    }
     std::fs::copy(src, dst).expect("copy image");
 }
 
@@ -75,7 +71,7 @@ pub fn kaggle_subset(shared: &Path, dir: &Path, n: usize) -> Vec<String> {
     for (id, line) in &rows {
         csv.push_str(line);
         csv.push('\n');
-        link_image(
+        copy_image(
             &shared.join("images").join(format!("{id}.jpg")),
             &dir.join("images").join(format!("{id}.jpg")),
         );

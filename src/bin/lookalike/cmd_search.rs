@@ -85,13 +85,11 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         println!("no product matches");
     } else {
         println!(
-            "{:>4}  {:<10} {:>7}  {:<18} {:<12} {}",
-            "rank",
+            "rank  {:<10} {:>7}  {:<18} {:<12} name",
             "id",
             args.metric.to_string(),
             "articleType",
-            "colour",
-            "name"
+            "colour"
         );
         for (i, h) in results.hits.iter().enumerate() {
             let l = |f: &str| h.labels.get(f).unwrap_or("-").to_string();

@@ -29,7 +29,7 @@ pub struct BuildOptions {
     /// Ignore (and replace) an existing index even if it was built with
     /// another model; without it, a mismatch is an error.
     pub rebuild: bool,
-    /// Images per model call.
+    /// Images per model call (1 is fastest with tract; see `lookalike index --help`).
     pub batch_size: usize,
     /// Decoding limits.
     pub limits: DecodeLimits,
@@ -43,7 +43,7 @@ impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
             rebuild: false,
-            batch_size: 16,
+            batch_size: 1,
             limits: DecodeLimits::default(),
             cancel: None,
             search: super::SearchSettings::default(),

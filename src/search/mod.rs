@@ -41,7 +41,7 @@ pub const MAX_K: usize = 1000;
 
 /// The default weight of the colour part, chosen by the type+colour
 /// evaluation (see README, "Ablations").
-pub const DEFAULT_COLOUR_WEIGHT: f32 = 0.3;
+pub const DEFAULT_COLOUR_WEIGHT: f32 = 0.5;
 
 /// What to search for.
 #[derive(Debug, Clone)]

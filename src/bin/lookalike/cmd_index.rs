@@ -28,8 +28,10 @@ pub struct Args {
     /// How images are fitted to the input: letterbox, centre-crop, stretch.
     #[arg(long)]
     fit: Option<Fit>,
-    /// Images per model call.
-    #[arg(long, default_value_t = 16)]
+    /// Images per model call. tract runs fastest one image at a time, with
+    /// one image per core in parallel (measured: 150 img/s at 1, 108 at 4,
+    /// 86 at 32 on 2 cores).
+    #[arg(long, default_value_t = 1)]
     batch_size: usize,
     /// Worker threads (default: all cores).
     #[arg(long)]

@@ -18,11 +18,18 @@ pub struct Args {
 pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let index = Index::open(index_dir)?;
     let m = index.manifest();
-    let bytes: u64 = [&m.vectors_file, &m.products_file]
-        .iter()
-        .filter_map(|f| std::fs::metadata(index_dir.join(f)).ok())
-        .map(|md| md.len())
-        .sum();
+    let bytes: u64 = [
+        &m.vectors_file,
+        &m.products_file,
+        &m.search_file,
+        &m.codes_file,
+        &m.scales_file,
+    ]
+    .into_iter()
+    .chain(m.projection_file.as_ref())
+    .filter_map(|f| std::fs::metadata(index_dir.join(f)).ok())
+    .map(|md| md.len())
+    .sum();
     let labelled = index
         .products()
         .iter()

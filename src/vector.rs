@@ -99,6 +99,8 @@ fn has_avx2_fma() -> bool {
 
 const LANES: usize = 16;
 
+// Plain multiply-then-add (not `mul_add`): without an FMA target feature,
+// `mul_add` is a slow libm call, and the AVX2 build vectorises this as is.
 #[inline(always)]
 fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
@@ -108,7 +110,7 @@ fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     let mut cb = b.chunks_exact(LANES);
     for (x, y) in (&mut ca).zip(&mut cb) {
         for i in 0..LANES {
-            acc[i] = x[i].mul_add(y[i], acc[i]);
+            acc[i] += x[i] * y[i];
         }
     }
     let mut sum: f32 = acc.iter().sum();
@@ -128,7 +130,7 @@ fn squared_l2_body(a: &[f32], b: &[f32]) -> f32 {
     for (x, y) in (&mut ca).zip(&mut cb) {
         for i in 0..LANES {
             let d = x[i] - y[i];
-            acc[i] = d.mul_add(d, acc[i]);
+            acc[i] += d * d;
         }
     }
     let mut sum: f32 = acc.iter().sum();
@@ -139,47 +141,11 @@ fn squared_l2_body(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    // Without FMA in the target, mul_add would call a slow libm routine.
-    if cfg!(target_feature = "fma") {
-        dot_body(a, b)
-    } else {
-        let n = a.len().min(b.len());
-        let mut acc = [0f32; LANES];
-        let mut ca = a[..n].chunks_exact(LANES);
-        let mut cb = b[..n].chunks_exact(LANES);
-        for (x, y) in (&mut ca).zip(&mut cb) {
-            for i in 0..LANES {
-                acc[i] += x[i] * y[i];
-            }
-        }
-        let mut sum: f32 = acc.iter().sum();
-        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-            sum += x * y;
-        }
-        sum
-    }
+    dot_body(a, b)
 }
 
 fn squared_l2_portable(a: &[f32], b: &[f32]) -> f32 {
-    if cfg!(target_feature = "fma") {
-        squared_l2_body(a, b)
-    } else {
-        let n = a.len().min(b.len());
-        let mut acc = [0f32; LANES];
-        let mut ca = a[..n].chunks_exact(LANES);
-        let mut cb = b[..n].chunks_exact(LANES);
-        for (x, y) in (&mut ca).zip(&mut cb) {
-            for i in 0..LANES {
-                let d = x[i] - y[i];
-                acc[i] += d * d;
-            }
-        }
-        let mut sum: f32 = acc.iter().sum();
-        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-            sum += (x - y) * (x - y);
-        }
-        sum
-    }
+    squared_l2_body(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]

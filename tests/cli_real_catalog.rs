@@ -288,3 +288,84 @@ fn a_full_size_photo_finds_its_thumbnail() {
         );
     }
 }
+
+#[test]
+fn lite2_and_a_model_spec_file_are_selectable() {
+    let Some(shared) = shared_small() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cat = tmp.path().join("catalog");
+    let ids = kaggle_subset(&shared, &cat, 12);
+
+    let idx = tmp.path().join("lite2");
+    ok(&[
+        "index",
+        s(&cat),
+        "--index",
+        s(&idx),
+        "--model",
+        "lite2",
+        "--input-size",
+        "96x72",
+    ]);
+    let info = json(&["info", "--index", s(&idx), "--json"]);
+    assert_eq!(info["model"]["name"], "efficientnet-lite2");
+    assert_eq!(info["model"]["input_size"], serde_json::json!([96, 72]));
+    let img = cat.join("images").join(format!("{}.jpg", ids[3]));
+    let r = json(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--image",
+        s(&img),
+        "-k",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(r["hits"][0]["id"], ids[3].as_str());
+
+    // Any ONNX image model through a JSON spec (here the bundled Lite0 file under another name).
+    let model =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/efficientnet_lite0.onnx");
+    let spec = tmp.path().join("spec.json");
+    std::fs::write(
+        &spec,
+        serde_json::json!({
+            "name": "my-model", "file": model, "input": "input", "output": "features",
+            "layout": "nchw", "height": 64, "width": 48, "fit": "letterbox",
+            "mean": [127.0, 127.0, 127.0], "std": [128.0, 128.0, 128.0]
+        })
+        .to_string(),
+    )
+    .expect("spec");
+    let idx = tmp.path().join("custom");
+    ok(&["index", s(&cat), "--index", s(&idx), "--model", s(&spec)]);
+    let info = json(&["info", "--index", s(&idx), "--json"]);
+    assert_eq!(info["model"]["name"], "my-model");
+    let r = json(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--image",
+        s(&img),
+        "-k",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(r["hits"][0]["id"], ids[3].as_str());
+
+    // A spec naming an output the model does not have is a clear error.
+    let bad = tmp.path().join("bad.json");
+    let text = std::fs::read_to_string(&spec)
+        .expect("spec")
+        .replace("\"features\"", "\"pool9\"");
+    std::fs::write(&bad, text).expect("bad spec");
+    let err = fails(&[
+        "index",
+        s(&cat),
+        "--index",
+        s(&tmp.path().join("x")),
+        "--model",
+        s(&bad),
+    ]);
+    assert!(err.contains("no output named `pool9`"), "{err}");
+}

@@ -19,6 +19,9 @@ type Plan = Arc<TypedRunnableModel>;
 /// A loaded CNN that maps fitted images to feature vectors.
 pub struct CnnModel {
     spec: ModelSpec,
+    /// ONNX Runtime, when built in and asked for (see `ort_backend`).
+    #[cfg(feature = "ort")]
+    ort: Option<super::ort_backend::OrtModel>,
     /// The parsed (not yet shaped) model, kept to compile plans for new batch sizes.
     source: InferenceModel,
     plans: Mutex<HashMap<usize, Plan>>,
@@ -47,6 +50,8 @@ impl CnnModel {
             .map_err(|e| Error::Model(format!("{}: cannot read ONNX: {e:#}", spec.name)))?;
         let mut model = CnnModel {
             spec: spec.clone(),
+            #[cfg(feature = "ort")]
+            ort: super::ort_backend::OrtModel::from_env(spec, &bytes)?,
             source,
             plans: Mutex::new(HashMap::new()),
             dim: 0,
@@ -156,17 +161,27 @@ impl CnnModel {
                 out,
             );
         }
+        #[cfg(feature = "ort")]
+        if let Some(ort) = &self.ort {
+            let out = ort.run(self.input_shape(images.len()), data)?;
+            return self.split_output(&out, images.len());
+        }
         let input =
             Tensor::from_shape(&self.input_shape(images.len()), &data).map_err(model_err)?;
         let plan = self.plan(images.len())?;
         let outputs = plan.run(tvec!(input.into())).map_err(model_err)?;
         let view = outputs[0].try_as_plain_ram().map_err(model_err)?;
         let out = view.as_slice::<f32>().map_err(model_err)?;
-        if out.len() != images.len() * self.dim {
+        self.split_output(out, images.len())
+    }
+
+    /// Cuts a `[N, dim]` output into N vectors, checking its size.
+    fn split_output(&self, out: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
+        if out.len() != n * self.dim {
             return Err(Error::Model(format!(
                 "output has {} values for {} images of dimension {}",
                 out.len(),
-                images.len(),
+                n,
                 self.dim
             )));
         }

@@ -83,16 +83,27 @@ impl ColourSpec {
     }
 }
 
+/// sRGB (0..255) to linear light, tabulated once: the transfer function's
+/// `powf` per channel was most of the descriptor's cost.
+fn srgb_to_linear(c: u8) -> f32 {
+    static TABLE: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [0f32; 256];
+        for (i, v) in t.iter_mut().enumerate() {
+            let c = i as f32 / 255.0;
+            *v = if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            };
+        }
+        t
+    })[usize::from(c)]
+}
+
 /// Converts sRGB (0..255) to CIELAB (D65).
 pub fn srgb_to_lab(rgb: [u8; 3]) -> [f32; 3] {
-    let lin = |c: u8| {
-        let c = f32::from(c) / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
+    let lin = srgb_to_linear;
     let (r, g, b) = (lin(rgb[0]), lin(rgb[1]), lin(rgb[2]));
     let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / 0.950_47;
     let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b;

@@ -6,6 +6,8 @@
 
 pub mod cnn;
 pub mod colour;
+#[cfg(feature = "ort")]
+pub mod ort_backend;
 pub mod spec;
 
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,8 @@
 
 mod decode;
 mod fit;
+#[doc(hidden)]
+pub mod test_support;
 
 pub use decode::{decode, decode_file, DecodeLimits, ImageError};
 pub use fit::{fit, to_tensor, Fit, InputGeometry};

@@ -207,7 +207,9 @@ pub fn build_index(
         if cancelled() || journal_error.lock().map(|e| e.is_some()).unwrap_or(true) {
             return;
         }
-        let mut prepared: Vec<(usize, ContentHash, Prepared)> = Vec::with_capacity(chunk.len());
+        // Hashes of the decoded bytes, and the images ready for the model.
+        let mut hashes: Vec<ContentHash> = Vec::with_capacity(chunk.len());
+        let mut batch: Vec<Prepared> = Vec::with_capacity(chunk.len());
         for &(i, queued_hash) in chunk {
             let product = &catalog.products[i];
             let t = Instant::now();
@@ -223,7 +225,8 @@ pub fn build_index(
             match decoded {
                 Ok((hash, img)) => {
                     let t = Instant::now();
-                    prepared.push((i, hash, embedder.prepare(&img)));
+                    hashes.push(hash);
+                    batch.push(embedder.prepare(&img));
                     times.add(1, t);
                 }
                 Err(e) => {
@@ -235,7 +238,6 @@ pub fn build_index(
             }
         }
         let t = Instant::now();
-        let batch: Vec<Prepared> = prepared.iter().map(|(_, _, p)| p.clone()).collect();
         let result = embedder.embed_prepared(&batch);
         times.add(2, t);
         match result {
@@ -243,7 +245,7 @@ pub fn build_index(
                 let t = Instant::now();
                 let mut rows = Vec::with_capacity(embeddings.len());
                 if let Ok(mut j) = journal.lock() {
-                    for ((_, hash, _), e) in prepared.iter().zip(&embeddings) {
+                    for (hash, e) in hashes.iter().zip(&embeddings) {
                         let row = e.to_row();
                         if let Err(err) = j.append(hash, &row) {
                             if let Ok(mut slot) = journal_error.lock() {
@@ -262,14 +264,14 @@ pub fn build_index(
             Err(e) => {
                 if let Ok(mut f) = failed.lock() {
                     f.extend(
-                        prepared
+                        hashes
                             .iter()
-                            .map(|(_, h, _)| (*h, format!("embedding failed: {e}"))),
+                            .map(|h| (*h, format!("embedding failed: {e}"))),
                     );
                 }
             }
         }
-        progress.inc(prepared.len() as u64);
+        progress.inc(hashes.len() as u64);
     });
     let mut journal = journal
         .into_inner()

@@ -226,7 +226,7 @@ fn scan(
     let chunks = n.div_ceil(CHUNK);
 
     // Phase 1: approximate scores with error bounds; top-k of lower bounds.
-    let per_chunk: Vec<(TopK, Vec<(f32, u32)>)> = (0..chunks)
+    let (lowers, uppers): (Vec<TopK>, Vec<Vec<(f32, u32)>>) = (0..chunks)
         .into_par_iter()
         .map(|c| {
             let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
@@ -250,24 +250,19 @@ fn scan(
             });
             (lower, upper)
         })
-        .collect();
-    let mut lower = TopK::new(k);
-    for (l, _) in &per_chunk {
-        for c in l.clone().into_sorted() {
-            lower.push(c);
-        }
-    }
-    let floor = if lower.len() < k {
-        f32::NEG_INFINITY
-    } else {
-        lower.threshold().unwrap_or(f32::NEG_INFINITY)
-    };
+        .unzip();
+    // Fewer than k allowed rows: no floor, every one of them is a hit.
+    let floor = lowers
+        .into_iter()
+        .fold(TopK::new(k), TopK::merge)
+        .threshold()
+        .unwrap_or(f32::NEG_INFINITY);
 
     // Phase 2: exact scores for the rows that can still make the top k.
     let search_rows = index.search_rows();
-    per_chunk
+    uppers
         .into_par_iter()
-        .map(|(_, upper)| {
+        .map(|upper| {
             let mut top = TopK::new(k);
             for (ub, r) in upper {
                 if ub >= floor {

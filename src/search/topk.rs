@@ -60,16 +60,6 @@ impl TopK {
         }
     }
 
-    /// Number of kept candidates.
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// True when nothing is kept.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
     /// Offers a candidate.
     #[inline]
     pub fn push(&mut self, c: Candidate) {

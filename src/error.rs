@@ -87,6 +87,15 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// The server could not listen or serve.
+    #[error("cannot serve on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
     /// The operation was interrupted (Ctrl-C); finished work was kept.
     #[error("interrupted")]
     Interrupted,

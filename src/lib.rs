@@ -12,9 +12,10 @@
 //!   updated incrementally;
 //! * [`search`]: exact top-k with filters on labels, cosine or Euclidean;
 //! * [`eval`]: the retrieval-quality protocol of the shared dataset;
-//! * [`bench`]: throughput and latency figures.
+//! * [`bench`]: throughput and latency figures;
+//! * [`server`]: the HTTP API and web page (`lookalike serve`).
 //!
-//! The `lookalike` binary is a thin command-line face over this library.
+//! The `lookalike` binary (CLI and `serve`) is a thin face over this library.
 
 #![warn(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod eval;
 pub mod imaging;
 pub mod index;
 pub mod search;
+pub mod server;
 pub mod vector;
 
 pub use catalog::{Catalog, Labels, Product};

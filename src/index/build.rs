@@ -325,7 +325,13 @@ pub fn build_index(
         records.push(ProductRecord {
             id: p.id.clone(),
             hash: hex(&hash),
-            image: p.image.clone(),
+            // Relative to the catalogue, so the index survives a move of
+            // the catalogue (`serve --catalog`) and a different cwd.
+            image: p
+                .image
+                .strip_prefix(&catalog.root)
+                .unwrap_or(&p.image)
+                .to_path_buf(),
             labels: p.labels.clone(),
         });
         rows.push(row);

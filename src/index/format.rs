@@ -96,7 +96,9 @@ pub struct ProductRecord {
     pub id: String,
     /// BLAKE3 of the image bytes (hex), to skip unchanged images on update.
     pub hash: String,
-    /// The image file.
+    /// The image file, relative to the manifest's `catalog_root` (indexes
+    /// written before this rule may hold other paths; see
+    /// [`Index::image_path`](crate::Index::image_path)).
     pub image: PathBuf,
     /// Labels.
     #[serde(default)]

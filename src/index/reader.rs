@@ -283,6 +283,18 @@ impl Index {
         &self.products
     }
 
+    /// The image file of product `row`, in the catalogue the index was
+    /// built from.
+    pub fn image_path(&self, row: usize) -> PathBuf {
+        self.image_path_in(row, &self.manifest.catalog_root)
+    }
+
+    /// The image file of product `row` if the catalogue is now at `root`.
+    /// Absolute record paths (older indexes) are returned as they are.
+    pub fn image_path_in(&self, row: usize, root: &Path) -> PathBuf {
+        root.join(&self.products[row].image)
+    }
+
     /// The row of product `id`.
     pub fn row_of(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).copied()

@@ -16,6 +16,7 @@
 //! exactly for the hits. Filters become a row bitset first, so a filtered
 //! search returns k hits whenever at least k rows match.
 
+pub mod browse;
 pub mod filter;
 pub mod metric;
 pub mod topk;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde::Serialize;
 
+pub use browse::{browse, Page, NAME_FIELD};
 pub use filter::Filter;
 pub use metric::{Metric, Scored};
 use topk::{Candidate, TopK};

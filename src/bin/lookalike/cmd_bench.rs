@@ -110,7 +110,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let images: Vec<PathBuf> = rows
         .iter()
         .take(args.queries.min(100))
-        .map(|&r| index.products()[r].image.clone())
+        .map(|&r| index.image_path(r))
         .collect();
     let photo_dir = args
         .photos

@@ -5,6 +5,7 @@ mod cmd_eval;
 mod cmd_index;
 mod cmd_info;
 mod cmd_search;
+mod cmd_serve;
 mod output;
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ enum Command {
     Bench(cmd_bench::Args),
     /// Show index statistics.
     Info(cmd_info::Args),
+    /// Serve the web page and the JSON API.
+    Serve(cmd_serve::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd_eval::run(&cli.index, args),
         Command::Bench(args) => cmd_bench::run(&cli.index, args),
         Command::Info(args) => cmd_info::run(&cli.index, args),
+        Command::Serve(args) => cmd_serve::run(&cli.index, args),
     };
     match result {
         Ok(code) => code,

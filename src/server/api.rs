@@ -1,0 +1,233 @@
+//! The JSON API handlers. Each one parses its parameters, calls the library,
+//! and shapes the answer; none holds search logic.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::index::ProductRecord;
+use crate::search::{self, browse, Query, SearchRequest, SearchResults, NAME_FIELD};
+
+use super::error::ApiError;
+use super::params;
+use super::state::AppState;
+
+/// Fields with more distinct values than this are not offered as facets
+/// (names, free text).
+const MAX_FACET_VALUES: usize = 500;
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// A path segment that failed to decode is a 400 in JSON like the rest.
+pub(crate) fn product_id(
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    id.map(|Path(id)| id)
+        .map_err(|e| ApiError::bad_request(format!("bad product id in the path: {e}")))
+}
+
+fn product_json(p: &ProductRecord) -> Value {
+    json!({ "id": p.id, "labels": p.labels })
+}
+
+/// The CLI's `search --json` shape.
+fn search_json(results: SearchResults, started: Instant) -> Value {
+    json!({
+        "hits": results.hits,
+        "took_ms": started.elapsed().as_secs_f64() * 1e3,
+        "search_ms": results.took.as_secs_f64() * 1e3,
+    })
+}
+
+/// `GET /api/health`
+pub async fn health(State(st): State<Arc<AppState>>) -> Json<Value> {
+    let snap = st.snapshot();
+    let m = snap.index.manifest();
+    Json(json!({
+        "status": "ok",
+        "products": snap.index.len(),
+        "generation": m.generation,
+        "model": m.model.name,
+    }))
+}
+
+/// `GET /api/openapi.json`
+pub async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+}
+
+/// `GET /api/products/{id}`
+pub async fn product(
+    State(st): State<Arc<AppState>>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> ApiResult {
+    let id = product_id(id)?;
+    let snap = st.snapshot();
+    let row = snap
+        .index
+        .row_of(&id)
+        .ok_or_else(|| ApiError::from(crate::Error::UnknownId(id)))?;
+    Ok(Json(product_json(&snap.index.products()[row])))
+}
+
+/// `GET /api/products?filter=..&q=..&offset=..&limit=..`
+pub async fn products(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery) -> ApiResult {
+    let p = params::list_params(q.as_deref())?;
+    let snap = st.snapshot();
+    let page = browse(&snap.index, &p.filters, &p.q, p.offset, p.limit)?;
+    Ok(Json(json!({
+        "total": page.total,
+        "offset": p.offset,
+        "limit": p.limit,
+        "products": page.products.iter().map(|p| product_json(p)).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/facets`: label values with counts, for filter menus.
+pub async fn facets(State(st): State<Arc<AppState>>) -> Json<Value> {
+    let snap = st.snapshot();
+    let payload = snap.index.payload();
+    let mut out = Map::new();
+    for field in &snap.index.manifest().fields {
+        if field == NAME_FIELD {
+            continue;
+        }
+        let values = payload.facet(field);
+        if !values.is_empty() && values.len() <= MAX_FACET_VALUES {
+            out.insert(field.clone(), json!(values));
+        }
+    }
+    Json(json!({ "products": snap.index.len(), "facets": out }))
+}
+
+/// Checks the filters against the index before any expensive work.
+fn check_filters(st: &AppState, req: &SearchRequest) -> Result<(), ApiError> {
+    let snap = st.snapshot();
+    search::filter::compile(&req.filters, snap.index.payload(), snap.index.len())?;
+    Ok(())
+}
+
+/// `GET /api/products/{id}/similar`: "more like this", no re-embedding.
+pub async fn similar(
+    State(st): State<Arc<AppState>>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let started = Instant::now();
+    let id = product_id(id)?;
+    let req = params::search_request(q.as_deref())?;
+    let snap = st.snapshot();
+    let results = tokio::task::spawn_blocking(move || {
+        search::search(&snap.index, &Query::Product(&id), &req)
+    })
+    .await
+    .map_err(|e| ApiError::internal("searching", e))??;
+    Ok(Json(search_json(results, started)))
+}
+
+/// `POST /api/search`: the image is the body, or the multipart field `image`.
+pub async fn search_by_image(
+    State(st): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+    request: Request,
+) -> ApiResult {
+    let started = Instant::now();
+    let req = params::search_request(q.as_deref())?;
+    check_filters(&st, &req)?;
+    let bytes = read_upload(request, st.options.max_upload_bytes).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty upload: send the image as the request body or as the multipart field `image`",
+        ));
+    }
+    // Excess uploads wait here rather than decode at once and exhaust memory.
+    let _permit = st
+        .embed_permits
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal("waiting for an embedding slot", e))?;
+    let snap = st.snapshot();
+    let limits = st.decode_limits();
+    let results = tokio::task::spawn_blocking(move || -> Result<SearchResults, ApiError> {
+        let embedder = snap
+            .embedder()
+            .map_err(|e| ApiError::internal("loading the model", e))?;
+        let embedding = embedder.embed_bytes(&bytes, &limits)?;
+        Ok(search::search(
+            &snap.index,
+            &Query::Embedding(&embedding),
+            &req,
+        )?)
+    })
+    .await
+    .map_err(|e| ApiError::internal("embedding the upload", e))??;
+    Ok(Json(search_json(results, started)))
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "upload is over the limit of {} bytes ({:.1} MB; `serve --max-upload-mb` sets it)",
+            limit,
+            limit as f64 / 1e6
+        ),
+    )
+}
+
+/// The upload's bytes, from a multipart form or the raw body. Never written
+/// to disk; the body limit bounds the memory.
+async fn read_upload(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let status_error = |status: StatusCode, text: String| {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large(limit)
+        } else {
+            ApiError::new(status, text)
+        }
+    };
+    if !content_type.starts_with("multipart/form-data") {
+        return Bytes::from_request(request, &())
+            .await
+            .map_err(|e| status_error(e.status(), e.body_text()));
+    }
+    let mut form = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| status_error(e.status(), e.body_text()))?;
+    loop {
+        let field = form
+            .next_field()
+            .await
+            .map_err(|e| status_error(e.status(), e.body_text()))?;
+        let Some(field) = field else {
+            return Err(ApiError::bad_request(
+                "multipart upload without an `image` field",
+            ));
+        };
+        if field.name() == Some("image") {
+            return field
+                .bytes()
+                .await
+                .map_err(|e| status_error(e.status(), e.body_text()));
+        }
+    }
+}
+
+/// Any route that does not exist.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; the API is described at /api/openapi.json")
+}

@@ -1,0 +1,336 @@
+//! A real browser against `lookalike serve`: headless Chromium driven over
+//! WebDriver (chromedriver) on loopback. Upload a real catalogue image and
+//! see its product first, click a result and see its similar products, apply
+//! a filter and see only matching products, upload a broken file and see the
+//! message. Screenshots go to `target/tmp/browser-*.png`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them);
+//! without them the test says so and skips.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// Kills a child process when dropped, so a failing test leaves nothing behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> Option<(PathBuf, PathBuf)> {
+    let driver = std::env::var_os("LOOKALIKE_CHROMEDRIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
+    let browser = std::env::var_os("LOOKALIKE_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if driver.is_file() && browser.is_file() {
+        Some((driver, browser))
+    } else {
+        eprintln!(
+            "SKIPPED: the browser test needs {} and {} (apt-get install chromium chromium-driver)",
+            browser.display(),
+            driver.display()
+        );
+        None
+    }
+}
+
+/// Starts `lookalike serve` on a free port; returns it and its address.
+fn start_server(index: &Path) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lookalike"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--index"])
+        .arg(index)
+        .env("RUST_LOG", "lookalike=info,warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lookalike serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let child = Killed(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before it listened")
+            .expect("read stderr");
+        eprintln!("serve: {line}");
+        if let Some(rest) = line.split("on http://").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_string();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn connect(driver_port: u16, browser: &Path) -> Client {
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": browser,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-quic",
+                "--window-size=1280,1000"
+            ]
+        }
+    });
+    let caps = caps.as_object().expect("object").clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(caps.clone());
+        match builder
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+        {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("waiting for chromedriver: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("cannot start a WebDriver session: {e}"),
+        }
+    }
+}
+
+/// Polls a JavaScript expression until it is true (30 s at most).
+async fn wait_until(c: &Client, what: &str, js: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = c
+            .execute(&format!("return !!({js});"), vec![])
+            .await
+            .expect("execute");
+        if v.as_bool() == Some(true) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let status = c
+                .execute("return document.getElementById('status').textContent + ' | ' + document.getElementById('message').textContent;", vec![])
+                .await
+                .unwrap_or_default();
+            panic!("timed out waiting for {what} (status: {status})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The product ids of the result cards, in order.
+async fn card_ids(c: &Client) -> Vec<String> {
+    let v = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#grid .card a'))
+                .map(a => decodeURIComponent(a.getAttribute('href').slice('#/product/'.length)));",
+            vec![],
+        )
+        .await
+        .expect("execute");
+    serde_json::from_value(v).expect("ids")
+}
+
+async fn card_metas(c: &Client) -> Vec<String> {
+    let v = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#grid .card .meta')).map(m => m.textContent);",
+            vec![],
+        )
+        .await
+        .expect("execute");
+    serde_json::from_value(v).expect("metas")
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("browser-{name}.png"));
+    std::fs::write(&path, png).expect("write screenshot");
+    eprintln!("screenshot: {}", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_searches_by_photo_walks_results_and_filters() {
+    let Some((driver, browser)) = chromedriver() else {
+        return;
+    };
+    let Some(shared) = common::shared_small() else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    let catalog = root.join("catalog");
+    let index = root.join("index");
+    std::fs::create_dir_all(&catalog).expect("mkdir");
+    let ids = common::kaggle_subset(&shared, &catalog, 300);
+    common::ok(&[
+        "index",
+        catalog.to_str().expect("utf-8"),
+        "--index",
+        index.to_str().expect("utf-8"),
+    ]);
+    let (_server, addr) = start_server(&index);
+    let driver_port = free_port();
+    let _driver = Killed(
+        Command::new(&driver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let c = connect(driver_port, &browser).await;
+    let base = format!("http://{addr}/");
+
+    // The catalogue grid.
+    c.goto(&base).await.expect("open page");
+    wait_until(
+        &c,
+        "the catalogue grid",
+        "document.querySelectorAll('#grid .card').length == 24",
+    )
+    .await;
+    let status = c
+        .find(Locator::Id("status"))
+        .await
+        .expect("status")
+        .text()
+        .await
+        .expect("text");
+    assert!(status.contains("of 300 products"), "{status}");
+
+    // Search by photo: its own product comes first.
+    let query = &ids[17];
+    let image = std::fs::canonicalize(catalog.join("images").join(format!("{query}.jpg")))
+        .expect("image path");
+    let input = c.find(Locator::Id("file")).await.expect("file input");
+    input
+        .send_keys(image.to_str().expect("utf-8"))
+        .await
+        .expect("choose file");
+    wait_until(&c, "photo results", "location.hash == '#/search' && /results? in/.test(document.getElementById('status').textContent)").await;
+    let found = card_ids(&c).await;
+    assert_eq!(found.first(), Some(query), "{found:?}");
+    assert_eq!(found.len(), 20, "the default page size of results");
+    let preview = c.find(Locator::Id("preview")).await.expect("preview");
+    assert!(preview.is_displayed().await.expect("displayed"));
+    screenshot(&c, "results").await;
+
+    // Click a result: its page, with its own similar products.
+    let second = found[1].clone();
+    c.find(Locator::Css("#grid .card:nth-child(2) a"))
+        .await
+        .expect("second card")
+        .click()
+        .await
+        .expect("click");
+    wait_until(
+        &c,
+        "the product page",
+        &format!(
+            "location.hash == '#/product/{}' && !document.getElementById('product').hidden && /results? in/.test(document.getElementById('status').textContent)",
+            second
+        ),
+    )
+    .await;
+    let more = card_ids(&c).await;
+    assert_eq!(more.len(), 20);
+    assert!(
+        !more.contains(&second),
+        "a product is not similar to itself"
+    );
+    let heading = c
+        .find(Locator::Css("#product h1"))
+        .await
+        .expect("heading")
+        .text()
+        .await
+        .expect("text");
+    assert!(!heading.is_empty());
+    screenshot(&c, "product").await;
+
+    // Keep walking: a result of the product page is clickable too.
+    c.find(Locator::Css("#grid .card:first-child a"))
+        .await
+        .expect("card")
+        .click()
+        .await
+        .expect("click");
+    wait_until(
+        &c,
+        "the next product page",
+        &format!("location.hash == '#/product/{}'", more[0]),
+    )
+    .await;
+
+    // Apply a filter: only matching products.
+    c.find(Locator::Id("filter-gender"))
+        .await
+        .expect("gender filter")
+        .select_by_value("Women")
+        .await
+        .expect("select");
+    wait_until(
+        &c,
+        "filtered similar products",
+        "Array.from(document.querySelectorAll('#grid .card .meta')).length > 0 && Array.from(document.querySelectorAll('#grid .card .meta')).every(m => m.textContent.endsWith('Women'))",
+    )
+    .await;
+    let metas = card_metas(&c).await;
+    assert!(metas.iter().all(|m| m.ends_with("Women")), "{metas:?}");
+    // The filter holds for browsing too.
+    c.goto(&base).await.expect("home");
+    wait_until(
+        &c,
+        "the filtered catalogue",
+        "/of \\d+ products/.test(document.getElementById('status').textContent)",
+    )
+    .await;
+    // Page state is fresh after goto: pick the filter again.
+    c.find(Locator::Id("filter-gender"))
+        .await
+        .expect("gender filter")
+        .select_by_value("Women")
+        .await
+        .expect("select");
+    wait_until(
+        &c,
+        "the filtered catalogue grid",
+        "document.querySelectorAll('#grid .card .meta').length > 0 && Array.from(document.querySelectorAll('#grid .card .meta')).every(m => m.textContent.endsWith('Women'))",
+    )
+    .await;
+    screenshot(&c, "filtered").await;
+
+    // A broken upload gets a clear message.
+    let bad = root.join("not-an-image.jpg");
+    std::fs::write(&bad, b"this is text, not a photo").expect("write");
+    c.find(Locator::Id("file"))
+        .await
+        .expect("file input")
+        .send_keys(bad.to_str().expect("utf-8"))
+        .await
+        .expect("choose file");
+    wait_until(
+        &c,
+        "the error message",
+        "!document.getElementById('message').hidden && /not a supported image/.test(document.getElementById('message').textContent)",
+    )
+    .await;
+    screenshot(&c, "error").await;
+    c.close().await.expect("close session");
+}

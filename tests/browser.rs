@@ -332,5 +332,30 @@ async fn a_shopper_searches_by_photo_walks_results_and_filters() {
     )
     .await;
     screenshot(&c, "error").await;
+
+    // A phone-sized screen: one column, nothing wider than the screen.
+    c.set_window_size(390, 844).await.expect("resize");
+    c.goto(&format!("{base}#/product/{}", ids[3]))
+        .await
+        .expect("product page");
+    c.refresh().await.expect("reload at phone size");
+    wait_until(
+        &c,
+        "the product page on a phone",
+        "/results? in/.test(document.getElementById('status').textContent)",
+    )
+    .await;
+    wait_until(
+        &c,
+        "a layout that fits the phone",
+        "document.documentElement.scrollWidth <= window.innerWidth",
+    )
+    .await;
+    let folded = c
+        .execute("return document.getElementById('filter-box').open;", vec![])
+        .await
+        .expect("execute");
+    assert_eq!(folded, json!(false), "the menus start folded on a phone");
+    screenshot(&c, "phone").await;
     c.close().await.expect("close session");
 }

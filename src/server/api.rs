@@ -125,6 +125,11 @@ pub async fn similar(
     let started = Instant::now();
     let id = product_id(id)?;
     let req = params::search_request(q.as_deref())?;
+    let _permit = st
+        .search_permits
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal("waiting for a search slot", e))?;
     let snap = st.snapshot();
     let results = tokio::task::spawn_blocking(move || {
         search::search(&snap.index, &Query::Product(&id), &req)

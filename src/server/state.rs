@@ -103,6 +103,10 @@ pub struct AppState {
     current: RwLock<Arc<Snapshot>>,
     /// Permits for embedding uploads.
     pub embed_permits: Semaphore,
+    /// Permits for index scans, one per core. Scans are parallel already;
+    /// admitting them first-come first-served keeps the tail latency near
+    /// the median under many clients instead of letting some starve.
+    pub search_permits: Semaphore,
 }
 
 impl AppState {
@@ -111,6 +115,11 @@ impl AppState {
         let snapshot = Snapshot::open(&options.index_dir)?;
         Ok(AppState {
             embed_permits: Semaphore::new(options.max_concurrent_embeddings.max(1)),
+            search_permits: Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            ),
             current: RwLock::new(Arc::new(snapshot)),
             options,
         })

@@ -243,6 +243,8 @@ function useFile(file) {
     preview.src = state.previewUrl;
     preview.alt = `Your query photo: ${file.name || 'pasted image'}`;
     preview.hidden = false;
+    // The browser could not show it either: the server will say why.
+    preview.onerror = () => { preview.hidden = true; };
   } else {
     state.previewUrl = null;
     preview.hidden = true;
@@ -343,6 +345,8 @@ window.addEventListener('hashchange', () => {
 });
 
 (async function start() {
+  // On a phone the results matter more than the menus: start folded.
+  if (window.matchMedia('(max-width: 720px)').matches) $('filter-box').open = false;
   setupUpload();
   await setupFilters();
   render();

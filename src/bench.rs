@@ -102,7 +102,7 @@ pub fn bench_queries(
         for f in files {
             let bytes = std::fs::read(f).at(f)?;
             let t = Instant::now();
-            let e = embedder.embed_bytes(&bytes, &limits)?;
+            let e = embedder.embed_query(&bytes, &limits, index.manifest().catalog_image_size)?;
             let r = search(index, &Query::Embedding(&e), req)?;
             out.push(t.elapsed());
             std::hint::black_box(r);

@@ -13,6 +13,7 @@
 //! * [`search`]: exact top-k with filters on labels, cosine or Euclidean;
 //! * [`eval`]: the retrieval-quality protocol of the shared dataset;
 //! * [`bench`]: throughput and latency figures;
+//! * [`training`]: learning a head from the labels (`lookalike train`);
 //! * [`server`]: the HTTP API and web page (`lookalike serve`).
 //!
 //! The `lookalike` binary (CLI and `serve`) is a thin face over this library.
@@ -28,6 +29,7 @@ pub mod imaging;
 pub mod index;
 pub mod search;
 pub mod server;
+pub mod training;
 pub mod vector;
 
 pub use catalog::{Catalog, Labels, Product};

@@ -6,6 +6,7 @@
 
 pub mod cnn;
 pub mod colour;
+pub mod head;
 #[cfg(feature = "ort")]
 pub mod ort_backend;
 pub mod spec;
@@ -190,5 +191,21 @@ impl Embedder {
     pub fn embed_bytes(&self, bytes: &[u8], limits: &DecodeLimits) -> Result<Embedding> {
         let img = decode(bytes, limits)?;
         self.embed_image(&img)
+    }
+
+    /// Decodes and embeds a query image, first shrinking it to the
+    /// catalogue's typical image size `catalog_size` (`[width, height]`, see
+    /// [`crate::imaging::shrink_to`]) when it is larger.
+    pub fn embed_query(
+        &self,
+        bytes: &[u8],
+        limits: &DecodeLimits,
+        catalog_size: Option<[u32; 2]>,
+    ) -> Result<Embedding> {
+        let img = decode(bytes, limits)?;
+        match catalog_size.and_then(|[w, h]| crate::imaging::shrink_to(&img, w, h)) {
+            Some(small) => self.embed_image(&small),
+            None => self.embed_image(&img),
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! Queries with no relevant item in the corpus are left out of that
 //! relevance's mean (they have no defined AP or NDCG).
 
+pub mod instance;
 pub mod metrics;
 pub mod sample;
 
@@ -97,6 +98,9 @@ pub struct EvalReport {
     pub colour_weight: f32,
     /// The means.
     pub relevance: Relevances,
+    /// Top-1 accuracy of the head's recognition per label field, over the
+    /// queries that have the label (empty without a head).
+    pub accuracy: std::collections::BTreeMap<String, f32>,
     /// Wall time.
     #[serde(skip)]
     pub elapsed: Duration,
@@ -182,6 +186,22 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
             Ok((type_m, pair_m))
         })
         .collect();
+    let mut accuracy = std::collections::BTreeMap::new();
+    if let Some(head) = index.head() {
+        let mut right: HashMap<String, (usize, usize)> = HashMap::new();
+        for &r in &rows {
+            for (field, guesses) in head.recognise(index.search_row(r), 1) {
+                if let Some(truth) = products[r].labels.get(&field) {
+                    let e = right.entry(field).or_default();
+                    e.1 += 1;
+                    e.0 += usize::from(guesses.first().is_some_and(|g| g.label == truth));
+                }
+            }
+        }
+        for (field, (ok, n)) in right {
+            accuracy.insert(field, ok as f32 / n.max(1) as f32);
+        }
+    }
     let (mut type_mean, mut pair_mean) = (MeanMetrics::default(), MeanMetrics::default());
     for r in per_query {
         let (t, p) = r?;
@@ -199,6 +219,7 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
         split: opts.split,
         metric: opts.metric,
         colour_weight: opts.colour_weight,
+        accuracy,
         relevance: Relevances {
             type_: type_mean.mean(),
             type_colour: pair_mean.mean(),

@@ -94,6 +94,24 @@ pub fn fit(img: &RgbImage, geom: &InputGeometry) -> RgbImage {
     }
 }
 
+/// Shrinks `img` (keeping its aspect ratio) to fit in `width` x `height` if
+/// it is larger; `None` when it already fits.
+///
+/// Queries are brought to the catalogue's own image scale this way: a
+/// 1800x2400 photo and a 60x80 catalogue thumbnail of the same product then
+/// go through the same blur before the model sees them, which makes their
+/// features much closer than when the photo is scaled straight to the input.
+pub fn shrink_to(img: &RgbImage, width: u32, height: u32) -> Option<RgbImage> {
+    let (w, h) = img.dimensions();
+    let scale = (width as f64 / w as f64).min(height as f64 / h as f64);
+    if scale >= 1.0 {
+        return None;
+    }
+    let nw = ((w as f64 * scale).round() as u32).max(1);
+    let nh = ((h as f64 * scale).round() as u32).max(1);
+    Some(resize(img, nw, nh, None))
+}
+
 fn resize(img: &RgbImage, tw: u32, th: u32, crop: Option<(f64, f64, f64, f64)>) -> RgbImage {
     let (w, h) = img.dimensions();
     if (w, h) == (tw, th) && crop.is_none() {

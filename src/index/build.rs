@@ -364,6 +364,10 @@ pub fn build_index(
         codes_file: String::new(),
         scales_file: String::new(),
         projection_file: None,
+        head_file: None,
+        head_hash: None,
+        search_colour_dim: None,
+        catalog_image_size: typical_image_size(&catalog.products),
         embedder: fp.clone(),
         model: embedder.spec().clone(),
         catalog_root,
@@ -388,6 +392,30 @@ pub fn build_index(
         stages: times.get(),
         manifest,
     })
+}
+
+/// The median width and height of up to 256 of the catalogue's images, read
+/// from their headers (no decoding).
+fn typical_image_size(products: &[crate::catalog::Product]) -> Option<[u32; 2]> {
+    let step = (products.len() / 256).max(1);
+    let (mut ws, mut hs): (Vec<u32>, Vec<u32>) = products
+        .iter()
+        .step_by(step)
+        .filter_map(|p| {
+            image::ImageReader::open(&p.image)
+                .ok()?
+                .with_guessed_format()
+                .ok()?
+                .into_dimensions()
+                .ok()
+        })
+        .unzip();
+    if ws.is_empty() {
+        return None;
+    }
+    ws.sort_unstable();
+    hs.sort_unstable();
+    Some([ws[ws.len() / 2], hs[hs.len() / 2]])
 }
 
 #[cfg(test)]

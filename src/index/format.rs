@@ -65,10 +65,25 @@ pub struct Manifest {
     pub scales_file: String,
     /// The PCA projection of the CNN part, if one is used.
     pub projection_file: Option<String>,
+    /// The learned head the search rows were made with, if any (a copy of
+    /// the head file, so the index stands alone).
+    #[serde(default)]
+    pub head_file: Option<String>,
+    /// BLAKE3 of `head_file`: a head that changed on disk is refused.
+    #[serde(default)]
+    pub head_hash: Option<String>,
+    /// Length of the colour part of a search row when a head makes it
+    /// (else `colour_dim`).
+    #[serde(default)]
+    pub search_colour_dim: Option<usize>,
     /// How the vectors were made.
     pub embedder: EmbedderFingerprint,
     /// The model spec, to embed queries the same way.
     pub model: ModelSpec,
+    /// Median `[width, height]` of the catalogue's images; larger query
+    /// images are shrunk to it before embedding.
+    #[serde(default)]
+    pub catalog_image_size: Option<[u32; 2]>,
     /// Where the catalogue was (absolute), for serving images.
     pub catalog_root: PathBuf,
     /// Label columns of the catalogue, in CSV order.
@@ -85,7 +100,7 @@ impl Manifest {
 
     /// Length of a search row.
     pub fn search_dim(&self) -> usize {
-        self.search_cnn_dim + self.colour_dim
+        self.search_cnn_dim + self.search_colour_dim.unwrap_or(self.colour_dim)
     }
 }
 
@@ -122,6 +137,7 @@ pub fn generation_file(kind: &str, g: u64, ext: &str) -> String {
 
 /// Prefixes of per-generation files.
 const GENERATION_PREFIXES: &[&str] = &[
+    "head-",
     "vectors-",
     "products-",
     "search-",

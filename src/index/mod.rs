@@ -20,4 +20,4 @@ pub mod writer;
 pub use build::{build_index, BuildOptions, BuildReport, StageTimes};
 pub use format::{Manifest, ProductRecord};
 pub use reader::Index;
-pub use writer::SearchSettings;
+pub use writer::{HeadChoice, SearchSettings};

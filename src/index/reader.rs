@@ -11,6 +11,7 @@ use super::format::{self, Manifest, ProductRecord};
 use super::payload::PayloadIndex;
 use super::projection::Projection;
 use super::search_rows::META_FLOATS;
+use crate::embedding::head::Head;
 use crate::embedding::EmbedderFingerprint;
 use crate::error::{Error, Result};
 
@@ -103,6 +104,7 @@ pub struct Index {
     codes: Mapped,
     scales: Mapped,
     projection: Option<Projection>,
+    head: Option<Head>,
     products: Vec<ProductRecord>,
     by_id: HashMap<String, usize>,
     payload: PayloadIndex,
@@ -153,6 +155,32 @@ impl Index {
             None => None,
         };
 
+        let head = match (&manifest.head_file, &manifest.head_hash) {
+            (Some(f), Some(hash)) => {
+                let h = Head::load(&dir.join(f))?;
+                if &h.hash != hash {
+                    return Err(corrupt(
+                        &dir.join(f),
+                        "the head file changed since the index was written".into(),
+                    ));
+                }
+                if h.output_dim() != manifest.search_dim() || h.info.input_dim != manifest.dim() {
+                    return Err(corrupt(
+                        &dir.join(f),
+                        "the head's dimensions do not match the manifest".into(),
+                    ));
+                }
+                Some(h)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(corrupt(
+                    &format::manifest_path(dir),
+                    "head_file and head_hash must come together".into(),
+                ))
+            }
+        };
+
         let ppath = dir.join(&manifest.products_file);
         let bytes = std::fs::read(&ppath).map_err(|e| Error::io(&ppath, e))?;
         let products: Vec<ProductRecord> =
@@ -181,6 +209,7 @@ impl Index {
             codes,
             scales,
             projection,
+            head,
             products,
             by_id,
             payload,
@@ -257,8 +286,12 @@ impl Index {
         &self.search_rows()[row * d..(row + 1) * d]
     }
 
-    /// Turns an embedding into a search row (projects its CNN part).
+    /// Turns an embedding into a search row (through the head, or by
+    /// projecting its CNN part).
     pub fn query_row(&self, e: &crate::embedding::Embedding) -> Vec<f32> {
+        if let Some(h) = &self.head {
+            return h.apply(&e.to_row());
+        }
         let mut row = match &self.projection {
             Some(p) => p.apply(&e.cnn),
             None => e.cnn.clone(),
@@ -298,6 +331,11 @@ impl Index {
     /// The row of product `id`.
     pub fn row_of(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).copied()
+    }
+
+    /// The learned head the search rows were made with, if any.
+    pub fn head(&self) -> Option<&Head> {
+        self.head.as_ref()
     }
 
     /// The label index used by filters.

@@ -3,12 +3,14 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::format::{self, Manifest, ProductRecord};
 use super::projection::Projection;
 use super::search_rows;
+use crate::embedding::head::Head;
 use crate::error::{Error, IoResultExt, Result};
 
 /// Exclusive right to write an index directory, held until dropped.
@@ -81,8 +83,21 @@ fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Which learned head a commit makes search rows with.
+#[derive(Debug, Clone, Default)]
+pub enum HeadChoice {
+    /// The head of the current generation, if any (and if it still fits the
+    /// embedder; otherwise it is dropped with a warning).
+    #[default]
+    Keep,
+    /// No head: PCA or raw rows.
+    Remove,
+    /// This head.
+    Use(std::sync::Arc<Head>),
+}
+
 /// How search rows are derived from stored rows at commit time.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SearchSettings {
     /// Length of the projected CNN part (0: no projection).
     pub projection_dim: usize,
@@ -91,6 +106,8 @@ pub struct SearchSettings {
     /// Catalogues smaller than this are searched without projection (a PCA
     /// needs many more samples than dimensions, and small scans are fast anyway).
     pub min_products: usize,
+    /// The learned head, which replaces the projection when present.
+    pub head: HeadChoice,
 }
 
 impl Default for SearchSettings {
@@ -99,8 +116,63 @@ impl Default for SearchSettings {
             projection_dim: 256,
             alpha: 0.5,
             min_products: 2000,
+            head: HeadChoice::Keep,
         }
     }
+}
+
+/// Commits the current rows and products again with another head (or
+/// none): what `lookalike train` does to make the index use what it learned.
+/// No image is read; the previous generation stays intact until the swap.
+pub fn recommit_with_head(dir: &Path, head: HeadChoice) -> Result<Manifest> {
+    let lock = WriteLock::acquire(dir)?;
+    let index = super::reader::Index::open(dir)?;
+    let rows: Vec<&[f32]> = (0..index.len()).map(|r| index.row(r)).collect();
+    let settings = SearchSettings {
+        head,
+        ..SearchSettings::default()
+    };
+    commit(
+        &lock,
+        index.manifest().clone(),
+        &rows,
+        index.products(),
+        &settings,
+    )
+}
+
+/// The head to commit with, checked against the embedder.
+fn choose_head(dir: &Path, manifest: &Manifest, choice: &HeadChoice) -> Result<Option<Arc<Head>>> {
+    let head = match choice {
+        HeadChoice::Remove => return Ok(None),
+        HeadChoice::Use(h) => h.clone(),
+        HeadChoice::Keep => {
+            let Some(current) = super::reader::read_manifest(dir).ok() else {
+                return Ok(None);
+            };
+            let Some(file) = current.head_file else {
+                return Ok(None);
+            };
+            let h = Arc::new(Head::load(&dir.join(file))?);
+            if h.info.embedder != manifest.embedder {
+                tracing::warn!(
+                    "the index's head was trained on other features ({}); it is dropped,                      run `lookalike train` again",
+                    h.info.embedder
+                );
+                return Ok(None);
+            }
+            h
+        }
+    };
+    head.check_embedder(&manifest.embedder, dir)?;
+    if head.info.input_dim != manifest.dim() {
+        return Err(Error::InvalidArgument(format!(
+            "the head takes rows of {} values, the index has {}",
+            head.info.input_dim,
+            manifest.dim()
+        )));
+    }
+    Ok(Some(head))
 }
 
 /// The projection for `n` rows: the previous one while the catalogue has not
@@ -174,8 +246,27 @@ pub fn commit(
         rows.iter().try_for_each(|r| search_rows::write_f32s(w, r))
     })?;
 
-    let projection = choose_projection(dir, cnn_dim, rows, settings)?;
-    manifest.search_cnn_dim = projection.as_ref().map_or(cnn_dim, |p| p.output_dim);
+    let head = choose_head(dir, &manifest, &settings.head)?;
+    manifest.head_file = None;
+    manifest.head_hash = None;
+    manifest.search_colour_dim = None;
+    if let Some(h) = &head {
+        let name = format::generation_file("head", generation, "safetensors");
+        let bytes = h.to_bytes()?;
+        write_atomic(&dir.join(&name), |w| w.write_all(&bytes))?;
+        manifest.head_file = Some(name);
+        manifest.head_hash = Some(blake3::hash(&bytes).to_hex().to_string());
+        manifest.search_colour_dim = Some(h.search_colour_dim());
+    }
+    let projection = match head {
+        Some(_) => None,
+        None => choose_projection(dir, cnn_dim, rows, settings)?,
+    };
+    manifest.search_cnn_dim = match (&head, &projection) {
+        (Some(h), _) => h.search_shape_dim(),
+        (None, Some(p)) => p.output_dim,
+        (None, None) => cnn_dim,
+    };
     manifest.projection_file = match &projection {
         Some(p) => {
             let name = format::generation_file("projection", generation, "bin");
@@ -187,6 +278,9 @@ pub fn commit(
     let search: Vec<Vec<f32>> = rows
         .par_iter()
         .map(|r| {
+            if let Some(h) = &head {
+                return h.apply(r);
+            }
             let (cnn, colour) = r.split_at(cnn_dim);
             let mut s = match &projection {
                 Some(p) => p.apply(cnn),
@@ -237,6 +331,7 @@ pub fn commit(
     .into_iter()
     .map(String::as_str)
     .chain(manifest.projection_file.as_deref())
+    .chain(manifest.head_file.as_deref())
     .collect();
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {

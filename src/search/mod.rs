@@ -181,6 +181,37 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
     })
 }
 
+/// What the index's head recognises in a query: per label field, the most
+/// likely classes, best first.
+pub type Recognition = Vec<(String, Vec<crate::embedding::head::Guess>)>;
+
+/// Recognises the `top` likeliest articleType, baseColour, ... of `query`
+/// with the index's head; `None` when the index has no head.
+pub fn recognise(index: &Index, query: &Query<'_>, top: usize) -> Result<Option<Recognition>> {
+    let Some(head) = index.head() else {
+        return Ok(None);
+    };
+    let row = match query {
+        Query::Product(id) => {
+            let r = index
+                .row_of(id)
+                .ok_or_else(|| Error::UnknownId(id.to_string()))?;
+            index.search_row(r).to_vec()
+        }
+        Query::Embedding(e) => index.query_row(e),
+    };
+    Ok(Some(head.recognise(&row, top)))
+}
+
+/// A recognition as JSON: `{"articleType": [{"label": .., "confidence": ..}], ..}`.
+pub fn recognition_json(r: &Recognition) -> serde_json::Value {
+    serde_json::Value::Object(
+        r.iter()
+            .map(|(field, guesses)| (field.clone(), serde_json::json!(guesses)))
+            .collect(),
+    )
+}
+
 /// Visits the allowed rows of `lo..hi` (all but `exclude`).
 fn for_allowed(
     lo: usize,
@@ -424,6 +455,7 @@ mod tests {
             projection_dim: 16,
             alpha: 0.5,
             min_products: 100,
+            ..SearchSettings::default()
         };
         let index = random_index(dir.path(), 600, &settings);
         assert_eq!(index.manifest().search_cnn_dim, 16);

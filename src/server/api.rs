@@ -36,14 +36,26 @@ fn product_json(p: &ProductRecord) -> Value {
     json!({ "id": p.id, "labels": p.labels })
 }
 
-/// The CLI's `search --json` shape.
-fn search_json(results: SearchResults, started: Instant) -> Value {
-    json!({
+/// The CLI's `search --json` shape (with `recognised` when the index has a
+/// head).
+fn search_json(
+    results: SearchResults,
+    recognised: Option<search::Recognition>,
+    started: Instant,
+) -> Value {
+    let mut v = json!({
         "hits": results.hits,
         "took_ms": started.elapsed().as_secs_f64() * 1e3,
         "search_ms": results.took.as_secs_f64() * 1e3,
-    })
+    });
+    if let Some(r) = &recognised {
+        v["recognised"] = search::recognition_json(r);
+    }
+    v
 }
+
+/// Recognitions report this many classes per field.
+const GUESSES: usize = 3;
 
 /// `GET /api/health`
 pub async fn health(State(st): State<Arc<AppState>>) -> Json<Value> {
@@ -131,12 +143,14 @@ pub async fn similar(
         .await
         .map_err(|e| ApiError::internal("waiting for a search slot", e))?;
     let snap = st.snapshot();
-    let results = tokio::task::spawn_blocking(move || {
-        search::search(&snap.index, &Query::Product(&id), &req)
+    let (results, recognised) = tokio::task::spawn_blocking(move || {
+        let query = Query::Product(&id);
+        let results = search::search(&snap.index, &query, &req)?;
+        Ok::<_, crate::Error>((results, search::recognise(&snap.index, &query, GUESSES)?))
     })
     .await
     .map_err(|e| ApiError::internal("searching", e))??;
-    Ok(Json(search_json(results, started)))
+    Ok(Json(search_json(results, recognised, started)))
 }
 
 /// `POST /api/search`: the image is the body, or the multipart field `image`.
@@ -162,20 +176,19 @@ pub async fn search_by_image(
         .map_err(|e| ApiError::internal("waiting for an embedding slot", e))?;
     let snap = st.snapshot();
     let limits = st.decode_limits();
-    let results = tokio::task::spawn_blocking(move || -> Result<SearchResults, ApiError> {
+    let (results, recognised) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let embedder = snap
             .embedder()
             .map_err(|e| ApiError::internal("loading the model", e))?;
-        let embedding = embedder.embed_bytes(&bytes, &limits)?;
-        Ok(search::search(
-            &snap.index,
-            &Query::Embedding(&embedding),
-            &req,
-        )?)
+        let embedding =
+            embedder.embed_query(&bytes, &limits, snap.index.manifest().catalog_image_size)?;
+        let query = Query::Embedding(&embedding);
+        let results = search::search(&snap.index, &query, &req)?;
+        Ok((results, search::recognise(&snap.index, &query, GUESSES)?))
     })
     .await
     .map_err(|e| ApiError::internal("embedding the upload", e))??;
-    Ok(Json(search_json(results, started)))
+    Ok(Json(search_json(results, recognised, started)))
 }
 
 fn too_large(limit: usize) -> ApiError {

@@ -4,8 +4,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use lookalike::embedding::Embedder;
+use lookalike::eval::instance::{instance_recall, photos_in};
 use lookalike::eval::{evaluate, EvalOptions, QuerySet, Split};
-use lookalike::search::{Metric, DEFAULT_COLOUR_WEIGHT};
+use lookalike::search::{Metric, SearchRequest, DEFAULT_COLOUR_WEIGHT};
 use lookalike::Index;
 
 /// Arguments of `eval`.
@@ -26,10 +28,18 @@ pub struct Args {
     /// Sampling seed.
     #[arg(long, default_value_t = lookalike::eval::sample::SEED)]
     seed: u64,
+    /// Also run instance search: each photo `<id>.jpg` in this folder is
+    /// uploaded as a query and should find product `id` first (default: the
+    /// shared full-size sample, when present).
+    #[arg(long)]
+    photos: Option<std::path::PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
 }
+
+/// The shared full-size photos.
+const SHARED_PHOTOS: &str = "../shared/datasets/fashion-product-images-full-sample/images";
 
 pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let queries = match args.queries.as_str() {
@@ -56,9 +66,36 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         seed: args.seed,
     };
     let r = evaluate(&index, &opts)?;
+    let photo_dir = args
+        .photos
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(SHARED_PHOTOS));
+    let photos = if photo_dir.is_dir() {
+        photos_in(&photo_dir, &index)?
+    } else {
+        if args.photos.is_some() {
+            bail!("--photos {}: not a folder", photo_dir.display());
+        }
+        Vec::new()
+    };
+    let instance = if photos.is_empty() {
+        None
+    } else {
+        let m = index.manifest();
+        let embedder = Embedder::new(&m.model, m.embedder.colour)?;
+        index.check_fingerprint(embedder.fingerprint())?;
+        let req = SearchRequest {
+            metric: args.metric,
+            colour_weight: args.colour_weight,
+            ..SearchRequest::default()
+        };
+        Some(instance_recall(&index, &embedder, &photos, &req)?)
+    };
     if args.json {
         let mut v = serde_json::to_value(&r)?;
         v["model"] = serde_json::to_value(&index.manifest().embedder)?;
+        v["head"] = serde_json::to_value(&index.manifest().head_hash)?;
+        v["instance"] = serde_json::to_value(&instance)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -88,6 +125,48 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "{:<12} {:>6.3} {:>6.3} {:>7.3} {:>7.3} {:>7.3}",
             name, m.p1, m.p10, m.map10, m.ndcg10, m.mrr10
         );
+    }
+    if let Some(i) = &instance {
+        println!(
+            "instance search, {} photos as uploads: R@1 {:.3}, R@10 {:.3}{}",
+            i.photos,
+            i.r1,
+            i.r10,
+            if i.misses.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (missed at 1: {})",
+                    i.misses
+                        .iter()
+                        .map(|(id, r)| match r {
+                            Some(r) => format!("{id} at {r}"),
+                            None => format!("{id} beyond 10"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+    }
+    match &index.manifest().head_file {
+        Some(_) => {
+            let acc: Vec<String> = r
+                .accuracy
+                .iter()
+                .map(|(f, a)| format!("{f} {a:.3}"))
+                .collect();
+            println!(
+                "head: trained; recognition top-1 accuracy: {}",
+                acc.join(", ")
+            );
+            if args.split.to_string() != "test" {
+                println!(
+                    "note: with a trained head only `--split test` queries were unseen in training"
+                );
+            }
+        }
+        None => println!("head: none (zero-shot features)"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use lookalike::catalog::Catalog;
+use lookalike::embedding::head::Head;
 use lookalike::embedding::{parse_input_size, ColourSpec, Embedder, ModelSpec};
 use lookalike::imaging::Fit;
-use lookalike::index::{build_index, reader::read_manifest, BuildOptions};
+use lookalike::index::{
+    build_index, reader::read_manifest, BuildOptions, HeadChoice, SearchSettings,
+};
 
 use crate::output::{progress_bar, secs};
 
@@ -45,6 +48,49 @@ pub struct Args {
     /// List every skipped or repaired item.
     #[arg(long)]
     verbose: bool,
+    /// Learned head: `auto` (keep the index's head; a new index of a
+    /// catalogue with Kaggle's labels gets the head shipped for it), `none`,
+    /// or a head file from `lookalike train`.
+    #[arg(long, default_value = "auto")]
+    head: String,
+}
+
+/// What `--head` asks for, given the catalogue and the embedder.
+fn choose_head(
+    arg: &str,
+    index: &Path,
+    catalog: &Catalog,
+    embedder: &Embedder,
+) -> Result<HeadChoice> {
+    match arg {
+        "none" => Ok(HeadChoice::Remove),
+        "auto" => {
+            if read_manifest(index).is_ok_and(|m| m.head_file.is_some()) {
+                return Ok(HeadChoice::Keep);
+            }
+            let Some(head) = lookalike::embedding::head::builtin_kaggle()? else {
+                return Ok(HeadChoice::Keep);
+            };
+            let labelled = head
+                .info
+                .tasks
+                .iter()
+                .all(|t| catalog.fields.iter().any(|f| f == &t.field));
+            if labelled && &head.info.embedder == embedder.fingerprint() {
+                tracing::info!(
+                    "using the head trained on the Kaggle catalogue (--head none to index without)"
+                );
+                Ok(HeadChoice::Use(Arc::new(head)))
+            } else {
+                Ok(HeadChoice::Keep)
+            }
+        }
+        file => {
+            let head = Head::load(Path::new(file))?;
+            head.check_embedder(embedder.fingerprint(), index)?;
+            Ok(HeadChoice::Use(Arc::new(head)))
+        }
+    }
 }
 
 /// The spec to index with: explicit options, else the existing index's, else lite0.
@@ -96,10 +142,15 @@ pub fn run(index: &Path, args: Args) -> Result<ExitCode> {
             eprintln!("\ninterrupt: finishing the current batches (Ctrl-C again to quit at once)");
         });
     }
+    let head = choose_head(&args.head, index, &catalog, &embedder)?;
     let opts = BuildOptions {
         rebuild: args.rebuild,
         batch_size: args.batch_size,
         cancel: Some(cancel),
+        search: SearchSettings {
+            head,
+            ..SearchSettings::default()
+        },
         ..BuildOptions::default()
     };
     let bar = progress_bar();

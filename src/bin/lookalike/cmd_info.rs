@@ -41,6 +41,16 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             .filter(|f| index.payload().field_name(f).is_some())
             .map(|f| (f.to_string(), json!(index.payload().facet(f).len())))
             .collect();
+    let head = index.head().map(|h| {
+        json!({
+            "file": m.head_file,
+            "hash": h.hash,
+            "dims": { "shape": h.info.shape_dim, "instance": h.info.instance_dim,
+                      "colour": h.info.colour_dim, "instance_weight": h.info.instance_weight },
+            "tasks": h.info.tasks.iter().map(|t| json!({"field": t.field, "classes": t.classes.len()})).collect::<Vec<_>>(),
+            "training": h.info.training,
+        })
+    });
     let info = json!({
         "products": index.len(),
         "labelled": labelled,
@@ -54,6 +64,8 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "output": m.embedder.output,
         },
         "dims": { "cnn": m.cnn_dim, "colour": m.colour_dim },
+        "search_dims": { "shape": m.search_cnn_dim, "colour": m.search_dim() - m.search_cnn_dim },
+        "head": head,
         "colour": m.embedder.colour,
         "fields": m.fields,
         "distinct_values": facets,
@@ -70,6 +82,22 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     println!("generation  {}", m.generation);
     println!("model       {}", m.embedder);
     println!("dimensions  {} cnn + {} colour", m.cnn_dim, m.colour_dim);
+    match index.head() {
+        Some(h) => println!(
+            "head        trained ({}): {} learned shape + {} instance + {} learned colour dims; recognises {}",
+            m.head_file.as_deref().unwrap_or("?"),
+            h.info.shape_dim,
+            h.info.instance_dim,
+            h.info.colour_dim,
+            h.info
+                .tasks
+                .iter()
+                .map(|t| t.field.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => println!("head        none (zero-shot features)"),
+    }
     println!("catalogue   {}", m.catalog_root.display());
     println!("fields      {}", m.fields.join(", "));
     println!("on disk     {:.1} MiB", bytes as f64 / (1 << 20) as f64);

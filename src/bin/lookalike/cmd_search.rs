@@ -7,7 +7,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use lookalike::embedding::Embedder;
 use lookalike::imaging::DecodeLimits;
-use lookalike::search::{search, Filter, Metric, Query, SearchRequest, DEFAULT_COLOUR_WEIGHT};
+use lookalike::search::{
+    recognise, recognition_json, search, Filter, Metric, Query, SearchRequest,
+    DEFAULT_COLOUR_WEIGHT,
+};
 use lookalike::Index;
 use serde_json::json;
 
@@ -56,6 +59,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         colour_weight: args.colour_weight,
     };
     req.validate()?;
+    let mut embedded = None;
     let results = match (&args.image, &args.id) {
         (Some(path), _) => {
             let bytes =
@@ -64,22 +68,47 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
                 Embedder::new(&index.manifest().model, index.manifest().embedder.colour)?;
             index.check_fingerprint(embedder.fingerprint())?;
             let embedding = embedder
-                .embed_bytes(&bytes, &DecodeLimits::default())
+                .embed_query(
+                    &bytes,
+                    &DecodeLimits::default(),
+                    index.manifest().catalog_image_size,
+                )
                 .with_context(|| format!("{}", path.display()))?;
-            search(&index, &Query::Embedding(&embedding), &req)?
+            let r = search(&index, &Query::Embedding(&embedding), &req)?;
+            embedded = Some(embedding);
+            r
         }
         (None, Some(id)) => search(&index, &Query::Product(id), &req)?,
         (None, None) => unreachable!("clap requires --image or --id"),
     };
+    let query = match (&embedded, &args.id) {
+        (Some(e), _) => Query::Embedding(e),
+        (None, Some(id)) => Query::Product(id),
+        (None, None) => unreachable!("clap requires --image or --id"),
+    };
+    let recognised = recognise(&index, &query, 3)?;
     let took_ms = start.elapsed().as_secs_f64() * 1e3;
     if args.json {
-        let out = json!({
+        let mut out = json!({
             "hits": results.hits,
             "took_ms": took_ms,
             "search_ms": results.took.as_secs_f64() * 1e3,
         });
+        if let Some(r) = &recognised {
+            out["recognised"] = recognition_json(r);
+        }
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(r) = &recognised {
+        let best: Vec<String> = r
+            .iter()
+            .filter_map(|(field, g)| {
+                g.first()
+                    .map(|g| format!("{field} {} ({:.0}%)", g.label, g.confidence * 100.0))
+            })
+            .collect();
+        println!("looks like: {}", best.join(", "));
     }
     if results.hits.is_empty() {
         println!("no product matches");

@@ -6,6 +6,7 @@ mod cmd_index;
 mod cmd_info;
 mod cmd_search;
 mod cmd_serve;
+mod cmd_train;
 mod output;
 
 use std::path::PathBuf;
@@ -48,6 +49,8 @@ enum Command {
     Info(cmd_info::Args),
     /// Serve the web page and the JSON API.
     Serve(cmd_serve::Args),
+    /// Learn a head from the catalogue's labels and search with it.
+    Train(cmd_train::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd_bench::run(&cli.index, args),
         Command::Info(args) => cmd_info::run(&cli.index, args),
         Command::Serve(args) => cmd_serve::run(&cli.index, args),
+        Command::Train(args) => cmd_train::run(&cli.index, args),
     };
     match result {
         Ok(code) => code,

@@ -116,6 +116,38 @@ function clearResults() {
   $('pager').replaceChildren();
 }
 
+// "Looks like: Navy Blue Shirts, 93%", from the index's trained head, with a
+// one-click filter on what was recognised.
+function showRecognised(data) {
+  const box = $('recognised');
+  const r = data && data.recognised;
+  const top = (f) => r && r[f] && r[f][0];
+  const type = top('articleType');
+  if (!type) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const colour = top('baseColour');
+  const gender = top('gender');
+  const parts = [colour && colour.label, type.label].filter(Boolean).join(' ');
+  const conf = Math.round(100 * type.confidence * (colour ? colour.confidence : 1));
+  const text = el('span', '', `Looks like: ${parts}, ${conf}%` + (gender ? ` (${gender.label})` : ''));
+  const button = el('button', '', 'Show only these');
+  button.type = 'button';
+  button.title = 'Filter the results by the recognised type and colour';
+  button.onclick = () => {
+    state.filters.articleType = type.label;
+    if (colour) state.filters.baseColour = colour.label;
+    for (const s of document.querySelectorAll('#facet-selects select')) {
+      s.value = state.filters[s.dataset.field] || '';
+    }
+    render();
+  };
+  box.replaceChildren(text, button);
+  box.hidden = false;
+}
+
 function resultStatus(data) {
   const n = data.hits.length;
   if (n === 0) return 'No products match. Try removing a filter.';
@@ -172,6 +204,7 @@ async function searchView(seq) {
     if (seq !== state.seq) return;
     showGrid(data.hits.map((h) => ({ hit: h })), metric);
     setView('Similar to your photo', resultStatus(data));
+    showRecognised(data);
   } catch (e) {
     if (seq !== state.seq) return;
     clearResults();
@@ -206,11 +239,13 @@ async function productView(seq, id) {
   section.hidden = false;
   showGrid(similar.hits.map((h) => ({ hit: h })), metric);
   setView('More like this', resultStatus(similar));
+  showRecognised(similar);
 }
 
 async function render() {
   const seq = ++state.seq;
   showMessage('');
+  showRecognised(null);
   const hash = location.hash || '#/';
   try {
     if (hash.startsWith('#/product/')) {

@@ -1,0 +1,175 @@
+//! `lookalike train`: learn a head from the catalogue's labels and make the
+//! index use it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use lookalike::index::writer::recommit_with_head;
+use lookalike::index::HeadChoice;
+use lookalike::training::{train, Dataset, TrainOptions};
+use lookalike::Index;
+
+use crate::output::{progress_bar, secs};
+
+/// Arguments of `train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Most epochs (training stops earlier when validation stops improving).
+    #[arg(long, default_value_t = TrainOptions::default().epochs)]
+    epochs: usize,
+    /// Epochs without improvement before stopping.
+    #[arg(long, default_value_t = TrainOptions::default().patience)]
+    patience: usize,
+    /// Seed: the same seed on the same index gives the same head.
+    #[arg(long, default_value_t = TrainOptions::default().seed)]
+    seed: u64,
+    /// Hidden layer width.
+    #[arg(long, default_value_t = TrainOptions::default().hidden_dim)]
+    hidden_dim: usize,
+    /// Dimensions of the shape part of the search rows.
+    #[arg(long, default_value_t = TrainOptions::default().shape_dim)]
+    shape_dim: usize,
+    /// Dimensions of the colour part of the search rows.
+    #[arg(long, default_value_t = TrainOptions::default().colour_dim)]
+    colour_dim: usize,
+    /// Dimensions of the instance part (PCA of the raw CNN features, kept
+    /// so that a photo still finds its own product; 0: none).
+    #[arg(long, default_value_t = TrainOptions::default().instance_dim)]
+    instance_dim: usize,
+    /// Share of the shape part given to the instance part, 0..1.
+    #[arg(long, default_value_t = TrainOptions::default().instance_weight)]
+    instance_weight: f32,
+    /// Rows per step.
+    #[arg(long, default_value_t = TrainOptions::default().batch_size)]
+    batch_size: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = TrainOptions::default().learning_rate)]
+    learning_rate: f64,
+    /// Class balancing exponent: an example weighs count(class)^-b.
+    #[arg(long, default_value_t = TrainOptions::default().class_balance)]
+    class_balance: f32,
+    /// Share of hidden units dropped per training step.
+    #[arg(long, default_value_t = TrainOptions::default().dropout)]
+    dropout: f32,
+    /// Where to write the head (safetensors).
+    #[arg(long, default_value = "lookalike-head.safetensors")]
+    out: PathBuf,
+    /// Only write the head file; leave the index as it is.
+    #[arg(long)]
+    no_attach: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
+    let start = Instant::now();
+    let opts = TrainOptions {
+        epochs: args.epochs,
+        patience: args.patience.max(1),
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        hidden_dim: args.hidden_dim,
+        shape_dim: args.shape_dim,
+        colour_dim: args.colour_dim,
+        seed: args.seed,
+        dropout: args.dropout,
+        class_balance: args.class_balance,
+        instance_dim: args.instance_dim,
+        instance_weight: args.instance_weight,
+        ..TrainOptions::default()
+    };
+    let (data, fingerprint) = {
+        let index = Index::open(index_dir)?;
+        (Dataset::from_index(&index)?, index.fingerprint().clone())
+    };
+    tracing::info!(
+        "training on {} products ({} for validation, {} held out for testing); tasks: {}",
+        data.train.len(),
+        data.validation.len(),
+        data.test.len(),
+        data.tasks
+            .iter()
+            .map(|t| format!("{} ({} classes)", t.spec.field, t.spec.classes.len()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let bar = progress_bar();
+    let report = train(
+        &data,
+        &fingerprint,
+        &opts,
+        |e| {
+            let acc: Vec<String> = e
+                .accuracy
+                .iter()
+                .map(|(f, a)| format!("{f} {a:.3}"))
+                .collect();
+            bar.suspend(|| {
+                eprintln!(
+                    "epoch {:>2}/{}  loss {:.4}  validation accuracy: {}  ({})",
+                    e.epoch,
+                    opts.epochs,
+                    e.loss,
+                    acc.join(", "),
+                    secs(e.took)
+                )
+            });
+        },
+        |step, steps| {
+            bar.set_length(steps as u64);
+            bar.set_position(step as u64);
+            bar.set_message("training");
+        },
+    )?;
+    bar.finish_and_clear();
+    report
+        .head
+        .save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let attached = if args.no_attach {
+        None
+    } else {
+        Some(recommit_with_head(
+            index_dir,
+            HeadChoice::Use(Arc::new(report.head.clone())),
+        )?)
+    };
+    if args.json {
+        let out = serde_json::json!({
+            "head": args.out,
+            "best_epoch": report.best_epoch,
+            "epochs": report.epochs,
+            "test_accuracy": report.test_accuracy,
+            "generation": attached.as_ref().map(|m| m.generation),
+            "seconds": start.elapsed().as_secs_f64(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "best epoch {} of {} run; test accuracy (ids % 5 == 0): {}",
+        report.best_epoch,
+        report.epochs.len(),
+        report
+            .test_accuracy
+            .iter()
+            .map(|(f, a)| format!("{f} {a:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("head written to {}", args.out.display());
+    match attached {
+        Some(m) => println!(
+            "index {} now searches with it (generation {}); done in {}",
+            index_dir.display(),
+            m.generation,
+            secs(start.elapsed())
+        ),
+        None => println!("index left as it was; done in {}", secs(start.elapsed())),
+    }
+    Ok(ExitCode::SUCCESS)
+}

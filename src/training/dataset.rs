@@ -1,0 +1,138 @@
+//! Training data: the index's stored rows and their labels, split by id.
+
+use std::collections::BTreeMap;
+
+use crate::embedding::head::{Part, TaskSpec};
+use crate::error::{Error, Result};
+use crate::Index;
+
+/// Labels learned, with the part of the output they shape and their weight
+/// in the loss.
+pub const TASKS: &[(&str, Part, f32)] = &[
+    ("articleType", Part::Shape, 1.0),
+    ("subCategory", Part::Shape, 0.3),
+    ("gender", Part::Shape, 0.3),
+    ("baseColour", Part::Colour, 1.0),
+];
+
+/// The evaluation protocol's held-out products: numeric ids with
+/// `id % 5 == 0`; other ids by a hash of the id, so that plain folders split
+/// the same way every time.
+pub fn is_test_id(id: &str) -> bool {
+    match id.parse::<u64>() {
+        Ok(n) => n % 5 == 0,
+        Err(_) => blake3::hash(id.as_bytes()).as_bytes()[0] % 5 == 0,
+    }
+}
+
+/// Validation products, carved out of the training ids for early stopping
+/// (the test split is never looked at while training).
+fn is_validation_id(id: &str) -> bool {
+    let h = blake3::hash(format!("validation:{id}").as_bytes());
+    h.as_bytes()[0] < 26 // about 10 %
+}
+
+/// Rows and class targets of one task.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Field, classes and output part.
+    pub spec: TaskSpec,
+    /// Weight in the loss.
+    pub weight: f32,
+    /// Per index row: class number, or `None` when unlabelled or the class
+    /// was not seen in training.
+    pub targets: Vec<Option<u32>>,
+}
+
+/// Everything training needs from an index.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Rows of the index (stored vectors), row-major.
+    pub rows: Vec<f32>,
+    /// Row length.
+    pub dim: usize,
+    /// Training rows.
+    pub train: Vec<usize>,
+    /// Validation rows (from the training ids).
+    pub validation: Vec<usize>,
+    /// Test rows (`id % 5 == 0`).
+    pub test: Vec<usize>,
+    /// The tasks with labels in this catalogue.
+    pub tasks: Vec<Task>,
+}
+
+impl Dataset {
+    /// Reads the rows and labels of `index`.
+    pub fn from_index(index: &Index) -> Result<Dataset> {
+        let n = index.len();
+        let (mut train, mut validation, mut test) = (Vec::new(), Vec::new(), Vec::new());
+        for (r, p) in index.products().iter().enumerate() {
+            if is_test_id(&p.id) {
+                test.push(r);
+            } else if is_validation_id(&p.id) {
+                validation.push(r);
+            } else {
+                train.push(r);
+            }
+        }
+        let mut tasks = Vec::new();
+        for &(field, part, weight) in TASKS {
+            // Classes are those seen in training, in name order.
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for &r in &train {
+                if let Some(v) = index.products()[r].labels.get(field) {
+                    *counts.entry(v).or_default() += 1;
+                }
+            }
+            if counts.len() < 2 {
+                continue;
+            }
+            let classes: Vec<String> = counts.keys().map(|s| s.to_string()).collect();
+            let targets = (0..n)
+                .map(|r| {
+                    let v = index.products()[r].labels.get(field)?;
+                    classes
+                        .binary_search_by(|c| c.as_str().cmp(v))
+                        .ok()
+                        .map(|i| i as u32)
+                })
+                .collect();
+            tasks.push(Task {
+                spec: TaskSpec {
+                    field: field.to_string(),
+                    classes,
+                    part,
+                },
+                weight,
+                targets,
+            });
+        }
+        if tasks.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "the catalogue has none of the labels a head learns from ({}); \
+                 it can still be searched without a head",
+                TASKS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if train.len() < 10 || validation.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "{} training and {} validation products are too few to train a head",
+                train.len(),
+                validation.len()
+            )));
+        }
+        Ok(Dataset {
+            rows: index.vectors().to_vec(),
+            dim: index.dim(),
+            train,
+            validation,
+            test,
+            tasks,
+        })
+    }
+
+    /// The stored row `r`.
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.rows[r * self.dim..(r + 1) * self.dim]
+    }
+}

@@ -1,0 +1,19 @@
+//! `lookalike train`: learns a [`Head`] from the catalogue's labels.
+//!
+//! The head reads the rows already stored in the index (no re-embedding) and
+//! is trained with candle's autodiff as a multi-task cosine classifier
+//! (normalised-softmax, as in NormFace): the shape part of the output must
+//! lie near a learned prototype of the product's articleType (and of its
+//! subCategory and gender), the colour part near a prototype of its
+//! baseColour. Products of the same type and colour then end up near each
+//! other, which is what the search ranks by, and the prototypes double as
+//! classifiers for recognition.
+//!
+//! * [`dataset`]: rows and labels from the index, the split by id;
+//! * [`model`]: the network, its initialisation and the training loop.
+
+pub mod dataset;
+pub mod model;
+
+pub use dataset::{is_test_id, Dataset};
+pub use model::{train, EpochStats, TrainOptions, TrainReport};

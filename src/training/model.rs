@@ -1,0 +1,679 @@
+//! The head network and its training loop (candle, CPU).
+//!
+//! Shapes, for a batch of `b` rows of `input` values:
+//!
+//! ```text
+//! x [b, input] -> relu(x W1^T + b1) [b, hidden]
+//!   -> shape  = unit(h Ws^T + bs)   [b, shape_dim]
+//!   -> colour = unit(h Wc^T + bc)   [b, colour_dim]
+//! logits(task) = scale * part . unit(P_task)^T   [b, classes]
+//! loss = sum over tasks of weight * cross_entropy(logits, target)
+//! ```
+
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use serde::Serialize;
+
+use super::dataset::Dataset;
+use crate::embedding::head::{Head, HeadWeights, Part};
+use crate::embedding::EmbedderFingerprint;
+use crate::error::{Error, Result};
+use crate::eval::sample::SplitMix64;
+
+/// Training settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainOptions {
+    /// Most epochs.
+    pub epochs: usize,
+    /// Stop after this many epochs without a better validation score.
+    pub patience: usize,
+    /// Rows per step.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Hidden layer width.
+    pub hidden_dim: usize,
+    /// Length of the shape part of the output.
+    pub shape_dim: usize,
+    /// Length of the colour part of the output.
+    pub colour_dim: usize,
+    /// Softmax temperature of the cosine classifier.
+    pub scale: f32,
+    /// Length of the instance part: a PCA of the raw CNN features that keeps
+    /// a product's identity (0: none).
+    pub instance_dim: usize,
+    /// Share of the shape part given to the instance part, in `0..1`.
+    pub instance_weight: f32,
+    /// Class balancing: each example weighs `count(class)^-b` in the loss
+    /// (0: plain average; 0.5: rare articleTypes count more, as they do in
+    /// the evaluation's stratified queries).
+    pub class_balance: f32,
+    /// Share of hidden units dropped in each training step (regularises:
+    /// the head otherwise memorises the training rows within a few epochs).
+    pub dropout: f32,
+    /// Seed of initialisation, shuffling and dropout: same seed, same head.
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 40,
+            patience: 4,
+            batch_size: 256,
+            learning_rate: 2e-3,
+            weight_decay: 1e-4,
+            hidden_dim: 512,
+            shape_dim: 192,
+            colour_dim: 64,
+            scale: 16.0,
+            instance_dim: 128,
+            instance_weight: 0.15,
+            dropout: 0.5,
+            class_balance: 0.0,
+            seed: 42,
+        }
+    }
+}
+
+/// One epoch's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochStats {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f32,
+    /// Validation top-1 accuracy per task field.
+    pub accuracy: Vec<(String, f32)>,
+    /// The early-stopping score (mean validation accuracy).
+    pub score: f32,
+    /// Time spent.
+    pub took: Duration,
+}
+
+/// The outcome of training.
+#[derive(Debug)]
+pub struct TrainReport {
+    /// The head of the best epoch.
+    pub head: Head,
+    /// Every epoch run.
+    pub epochs: Vec<EpochStats>,
+    /// The epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Top-1 accuracy per task on the test split (never used for choices).
+    pub test_accuracy: Vec<(String, f32)>,
+}
+
+fn candle_err(e: candle_core::Error) -> Error {
+    Error::Model(format!("training: {e}"))
+}
+
+struct Net {
+    w1: Var,
+    b1: Var,
+    ws: Var,
+    bs: Var,
+    wc: Var,
+    bc: Var,
+    protos: Vec<Var>,
+}
+
+/// Uniform in `±1/sqrt(fan_in)`, as PyTorch initialises linear layers, from
+/// a seeded generator (candle's own CPU generator cannot be seeded).
+fn uniform(rng: &mut SplitMix64, rows: usize, cols: usize, fan_in: usize) -> Result<Var> {
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    let data: Vec<f32> = (0..rows * cols)
+        .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * bound)
+        .collect();
+    let shape: Vec<usize> = if rows == 1 {
+        vec![cols]
+    } else {
+        vec![rows, cols]
+    };
+    Var::from_tensor(&Tensor::from_vec(data, shape, &Device::Cpu).map_err(candle_err)?)
+        .map_err(candle_err)
+}
+
+fn unit(t: &Tensor) -> candle_core::Result<Tensor> {
+    let norm = (t.sqr()?.sum_keepdim(1)?.sqrt()? + 1e-6)?;
+    t.broadcast_div(&norm)
+}
+
+impl Net {
+    fn new(input: usize, opts: &TrainOptions, classes: &[(usize, Part)]) -> Result<Net> {
+        let mut rng = SplitMix64(opts.seed);
+        let h = opts.hidden_dim;
+        Ok(Net {
+            w1: uniform(&mut rng, h, input, input)?,
+            b1: uniform(&mut rng, 1, h, input)?,
+            ws: uniform(&mut rng, opts.shape_dim, h, h)?,
+            bs: uniform(&mut rng, 1, opts.shape_dim, h)?,
+            wc: uniform(&mut rng, opts.colour_dim, h, h)?,
+            bc: uniform(&mut rng, 1, opts.colour_dim, h)?,
+            protos: classes
+                .iter()
+                .map(|&(n, part)| {
+                    let d = if part == Part::Shape {
+                        opts.shape_dim
+                    } else {
+                        opts.colour_dim
+                    };
+                    uniform(&mut rng, n, d, d)
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        let mut v = vec![
+            self.w1.clone(),
+            self.b1.clone(),
+            self.ws.clone(),
+            self.bs.clone(),
+            self.wc.clone(),
+            self.bc.clone(),
+        ];
+        v.extend(self.protos.iter().cloned());
+        v
+    }
+
+    /// (shape, colour) parts, unit rows; `mask` drops hidden units
+    /// (already scaled by 1/keep) while training.
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<(Tensor, Tensor)> {
+        let mut h = x.matmul(&self.w1.t()?)?.broadcast_add(&self.b1)?.relu()?;
+        if let Some(m) = mask {
+            h = (h * m)?;
+        }
+        let s = unit(&h.matmul(&self.ws.t()?)?.broadcast_add(&self.bs)?)?;
+        let c = unit(&h.matmul(&self.wc.t()?)?.broadcast_add(&self.bc)?)?;
+        Ok((s, c))
+    }
+
+    fn logits(&self, k: usize, part: &Tensor, scale: f32) -> candle_core::Result<Tensor> {
+        part.matmul(&unit(&self.protos[k])?.t()?)? * scale as f64
+    }
+
+    fn snapshot(&self) -> candle_core::Result<Vec<Tensor>> {
+        self.vars().iter().map(|v| v.as_tensor().copy()).collect()
+    }
+}
+
+fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(candle_err)
+}
+
+/// The standardised rows `rows` as a `[rows.len(), dim]` tensor.
+fn batch(data: &Dataset, rows: &[usize], mean: &[f32], inv_std: &[f32]) -> Result<Tensor> {
+    let mut x = Vec::with_capacity(rows.len() * data.dim);
+    for &r in rows {
+        x.extend(
+            data.row(r)
+                .iter()
+                .zip(mean)
+                .zip(inv_std)
+                .map(|((v, m), s)| (v - m) * s),
+        );
+    }
+    Tensor::from_vec(x, (rows.len(), data.dim), &Device::Cpu).map_err(candle_err)
+}
+
+/// Top-1 accuracy per task over `rows`.
+fn accuracy(
+    net: &Net,
+    data: &Dataset,
+    rows: &[usize],
+    mean: &[f32],
+    inv_std: &[f32],
+    scale: f32,
+) -> Result<Vec<(String, f32)>> {
+    let mut right = vec![0usize; data.tasks.len()];
+    let mut seen = vec![0usize; data.tasks.len()];
+    for chunk in rows.chunks(4096) {
+        let x = batch(data, chunk, mean, inv_std)?;
+        let (s, c) = net.forward(&x, None).map_err(candle_err)?;
+        for (k, task) in data.tasks.iter().enumerate() {
+            let part = if task.spec.part == Part::Shape {
+                &s
+            } else {
+                &c
+            };
+            let pred = net
+                .logits(k, part, scale)
+                .and_then(|l| l.argmax(1))
+                .and_then(|p| p.to_vec1::<u32>())
+                .map_err(candle_err)?;
+            for (i, &r) in chunk.iter().enumerate() {
+                if let Some(t) = task.targets[r] {
+                    seen[k] += 1;
+                    right[k] += usize::from(pred[i] == t);
+                }
+            }
+        }
+    }
+    Ok(data
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(k, t)| {
+            (
+                t.spec.field.clone(),
+                right[k] as f32 / seen[k].max(1) as f32,
+            )
+        })
+        .collect())
+}
+
+/// Trains a head on `data`; `on_epoch` sees every epoch's figures, `on_step`
+/// every step (for a progress bar).
+pub fn train(
+    data: &Dataset,
+    embedder: &EmbedderFingerprint,
+    opts: &TrainOptions,
+    mut on_epoch: impl FnMut(&EpochStats),
+    mut on_step: impl FnMut(usize, usize),
+) -> Result<TrainReport> {
+    if opts.epochs == 0 || opts.batch_size == 0 || opts.hidden_dim == 0 {
+        return Err(Error::InvalidArgument(
+            "epochs, batch size and hidden size must be positive".into(),
+        ));
+    }
+    if !(0.0..=1.0).contains(&opts.class_balance) {
+        return Err(Error::InvalidArgument(format!(
+            "class balance must be in 0..=1, got {}",
+            opts.class_balance
+        )));
+    }
+    if !(0.0..0.95).contains(&opts.dropout) {
+        return Err(Error::InvalidArgument(format!(
+            "dropout must be in 0..0.95, got {}",
+            opts.dropout
+        )));
+    }
+    if opts.instance_dim > embedder.cnn_dim || !(0.0..1.0).contains(&opts.instance_weight) {
+        return Err(Error::InvalidArgument(format!(
+            "the instance part needs at most {} dimensions and a weight in 0..1",
+            embedder.cnn_dim
+        )));
+    }
+    if opts.shape_dim < 2 || opts.colour_dim < 2 {
+        return Err(Error::InvalidArgument(
+            "the shape and colour parts need at least 2 dimensions".into(),
+        ));
+    }
+    let dim = data.dim;
+    // Standardise with training statistics.
+    let mut mean = vec![0f64; dim];
+    let mut sq = vec![0f64; dim];
+    for &r in &data.train {
+        for (j, &v) in data.row(r).iter().enumerate() {
+            mean[j] += v as f64;
+            sq[j] += (v as f64) * (v as f64);
+        }
+    }
+    let n = data.train.len() as f64;
+    let std: Vec<f32> = mean
+        .iter()
+        .zip(&sq)
+        .map(|(m, s)| ((s / n - (m / n) * (m / n)).max(0.0).sqrt()) as f32)
+        .collect();
+    let mean: Vec<f32> = mean.iter().map(|m| (m / n) as f32).collect();
+    let inv_std: Vec<f32> = std
+        .iter()
+        .map(|&s| if s > 1e-6 { 1.0 / s } else { 0.0 })
+        .collect();
+
+    let classes: Vec<(usize, Part)> = data
+        .tasks
+        .iter()
+        .map(|t| (t.spec.classes.len(), t.spec.part))
+        .collect();
+    let net = Net::new(dim, opts, &classes)?;
+    let mut optimiser = AdamW::new(
+        net.vars(),
+        ParamsAdamW {
+            lr: opts.learning_rate,
+            weight_decay: opts.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )
+    .map_err(candle_err)?;
+
+    // Per task and class: the loss weight of one example.
+    let class_weights: Vec<Vec<f32>> = data
+        .tasks
+        .iter()
+        .map(|t| {
+            let mut counts = vec![0usize; t.spec.classes.len()];
+            for &r in &data.train {
+                if let Some(c) = t.targets[r] {
+                    counts[c as usize] += 1;
+                }
+            }
+            counts
+                .iter()
+                .map(|&n| (n.max(1) as f32).powf(-opts.class_balance))
+                .collect()
+        })
+        .collect();
+    let mut rng = SplitMix64(opts.seed ^ 0x5eed);
+    let mut order = data.train.clone();
+    let mut epochs = Vec::new();
+    let mut best: Option<(f32, usize, Vec<Tensor>)> = None;
+    let steps = order.len().div_ceil(opts.batch_size);
+    for epoch in 1..=opts.epochs {
+        let t = Instant::now();
+        // Fisher-Yates with the seeded generator.
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        let mut total = 0f64;
+        for (step, rows) in order.chunks(opts.batch_size).enumerate() {
+            let x = batch(data, rows, &mean, &inv_std)?;
+            let mask = if opts.dropout > 0.0 {
+                // Seeded, unlike candle's own dropout, so training repeats.
+                let keep = 1.0 - opts.dropout;
+                let m: Vec<f32> = (0..rows.len() * opts.hidden_dim)
+                    .map(|_| {
+                        let u = (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+                        if u < keep {
+                            1.0 / keep
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                Some(
+                    Tensor::from_vec(m, (rows.len(), opts.hidden_dim), &Device::Cpu)
+                        .map_err(candle_err)?,
+                )
+            } else {
+                None
+            };
+            let (s, c) = net.forward(&x, mask.as_ref()).map_err(candle_err)?;
+            let mut loss: Option<Tensor> = None;
+            for (k, task) in data.tasks.iter().enumerate() {
+                let (pos, tgt): (Vec<u32>, Vec<u32>) = rows
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, &r)| task.targets[r].map(|t| (i as u32, t)))
+                    .unzip();
+                if pos.is_empty() {
+                    continue;
+                }
+                let part = if task.spec.part == Part::Shape {
+                    &s
+                } else {
+                    &c
+                };
+                let w: Vec<f32> = tgt.iter().map(|&t| class_weights[k][t as usize]).collect();
+                let w_sum: f32 = w.iter().sum();
+                let l = (|| {
+                    let idx = Tensor::from_vec(pos.clone(), pos.len(), &Device::Cpu)?;
+                    let tgt = Tensor::from_vec(tgt.clone(), (tgt.len(), 1), &Device::Cpu)?;
+                    let w = Tensor::from_vec(w, pos.len(), &Device::Cpu)?;
+                    let logits = net.logits(k, &part.index_select(&idx, 0)?, opts.scale)?;
+                    // Weighted cross-entropy: -sum(w * log p(target)) / sum(w).
+                    let logp = candle_nn::ops::log_softmax(&logits, 1)?;
+                    let picked = logp.gather(&tgt, 1)?.squeeze(1)?;
+                    let nll = (picked * w)?.sum_all()?.neg()?;
+                    nll * (task.weight / w_sum) as f64
+                })()
+                .map_err(candle_err)?;
+                loss = Some(match loss {
+                    None => l,
+                    Some(acc) => (acc + l).map_err(candle_err)?,
+                });
+            }
+            if let Some(loss) = loss {
+                total += loss
+                    .to_dtype(DType::F64)
+                    .and_then(|l| l.to_scalar::<f64>())
+                    .map_err(candle_err)?;
+                optimiser.backward_step(&loss).map_err(candle_err)?;
+            }
+            on_step(step + 1, steps);
+        }
+        let acc = accuracy(&net, data, &data.validation, &mean, &inv_std, opts.scale)?;
+        let score = acc.iter().map(|a| a.1).sum::<f32>() / acc.len().max(1) as f32;
+        let stats = EpochStats {
+            epoch,
+            loss: (total / steps as f64) as f32,
+            accuracy: acc,
+            score,
+            took: t.elapsed(),
+        };
+        if !stats.loss.is_finite() {
+            return Err(Error::Model(format!(
+                "training diverged at epoch {epoch} (loss {}); lower --learning-rate",
+                stats.loss
+            )));
+        }
+        on_epoch(&stats);
+        epochs.push(stats);
+        if best.as_ref().is_none_or(|b| score > b.0) {
+            best = Some((score, epoch, net.snapshot().map_err(candle_err)?));
+        } else if epoch - best.as_ref().map_or(0, |b| b.1) >= opts.patience {
+            break;
+        }
+    }
+    let (_, best_epoch, weights) = best.ok_or_else(|| Error::Model("no epoch ran".into()))?;
+    for (var, w) in net.vars().iter().zip(&weights) {
+        var.set(w).map_err(candle_err)?;
+    }
+    let test_accuracy = accuracy(&net, data, &data.test, &mean, &inv_std, opts.scale)?;
+    let (pmean, pmatrix) = if opts.instance_dim > 0 {
+        let cnn = embedder.cnn_dim;
+        let rows = &data.train;
+        let p = crate::index::projection::Projection::fit(
+            rows.len(),
+            cnn,
+            opts.instance_dim,
+            crate::index::SearchSettings::default().alpha,
+            |i| &data.row(rows[i])[..cnn],
+        )?;
+        (p.mean, p.matrix)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let info = Head::describe(
+        embedder.clone(),
+        [dim, opts.hidden_dim, opts.shape_dim, opts.colour_dim],
+        (opts.instance_dim, opts.instance_weight),
+        opts.scale,
+        data.tasks.iter().map(|t| t.spec.clone()).collect(),
+        serde_json::json!({
+            "options": opts,
+            "best_epoch": best_epoch,
+            "epochs_run": epochs.len(),
+            "train_products": data.train.len(),
+            "validation_products": data.validation.len(),
+            "validation_accuracy": epochs[best_epoch - 1].accuracy,
+            "test_accuracy": test_accuracy,
+        }),
+    );
+    let head = Head::new(
+        info,
+        HeadWeights {
+            mean,
+            std,
+            w1: to_vec(net.w1.as_tensor())?,
+            b1: to_vec(net.b1.as_tensor())?,
+            ws: to_vec(net.ws.as_tensor())?,
+            bs: to_vec(net.bs.as_tensor())?,
+            wc: to_vec(net.wc.as_tensor())?,
+            bc: to_vec(net.bc.as_tensor())?,
+            pmean,
+            pmatrix,
+            prototypes: net
+                .protos
+                .iter()
+                .map(|p| to_vec(p.as_tensor()))
+                .collect::<Result<_>>()?,
+        },
+    )?;
+    // Give the head its hash as a file would.
+    let bytes = head.to_bytes()?;
+    let head = Head::from_bytes(&bytes, std::path::Path::new("<trained head>"))?;
+    Ok(TrainReport {
+        head,
+        epochs,
+        best_epoch,
+        test_accuracy,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::embedding::head::TaskSpec;
+    use crate::training::dataset::Task;
+
+    pub(crate) fn fingerprint(model: &str) -> EmbedderFingerprint {
+        serde_json::from_value(serde_json::json!({
+            "model": model, "model_hash": "0", "input_size": [8, 8], "fit": "letterbox",
+            "layout": "nchw", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "output": "o",
+            "cnn_dim": 12, "colour": crate::embedding::ColourSpec::default(), "pipeline_version": 1
+        }))
+        .expect("fingerprint")
+    }
+
+    /// Three "types" told apart by the first 12 values and two "colours" by
+    /// the last 4, under noise: a head must learn both.
+    pub(crate) fn synthetic(n: usize) -> Dataset {
+        let mut rng = SplitMix64(7);
+        let mut noise = move || ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 1.2;
+        let dim = 16;
+        let mut rows = Vec::with_capacity(n * dim);
+        let (mut types, mut colours) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let (t, c) = (i % 3, (i / 3) % 2);
+            for j in 0..dim {
+                let centre = if j < 12 {
+                    f32::from(u8::from(j / 4 == t))
+                } else {
+                    f32::from(u8::from((j - 12) / 2 == c))
+                };
+                rows.push(centre + noise());
+            }
+            types.push(Some(t as u32));
+            colours.push(Some(c as u32));
+        }
+        let task = |field: &str, classes: &[&str], part, targets| Task {
+            spec: TaskSpec {
+                field: field.into(),
+                classes: classes.iter().map(|s| s.to_string()).collect(),
+                part,
+            },
+            weight: 1.0,
+            targets,
+        };
+        Dataset {
+            rows,
+            dim,
+            train: (0..n).filter(|i| i % 5 != 0 && i % 7 != 0).collect(),
+            validation: (0..n).filter(|i| i % 5 != 0 && i % 7 == 0).collect(),
+            test: (0..n).filter(|i| i % 5 == 0).collect(),
+            tasks: vec![
+                task("articleType", &["a", "b", "c"], Part::Shape, types),
+                task("baseColour", &["red", "blue"], Part::Colour, colours),
+            ],
+        }
+    }
+
+    pub(crate) fn small_options() -> TrainOptions {
+        TrainOptions {
+            epochs: 12,
+            patience: 12,
+            batch_size: 32,
+            hidden_dim: 16,
+            shape_dim: 8,
+            colour_dim: 4,
+            instance_dim: 4,
+            learning_rate: 1e-2,
+            ..TrainOptions::default()
+        }
+    }
+
+    #[test]
+    fn learns_a_synthetic_problem() {
+        let data = synthetic(600);
+        let mut losses = Vec::new();
+        let report = train(
+            &data,
+            &fingerprint("m"),
+            &small_options(),
+            |e| losses.push(e.loss),
+            |_, _| {},
+        )
+        .expect("train");
+        assert!(
+            losses.last().expect("loss") < &(losses[0] * 0.5),
+            "loss did not fall: {losses:?}"
+        );
+        let first = &report.epochs[0].accuracy;
+        for (field, acc) in &report.test_accuracy {
+            assert!(
+                *acc > 0.95,
+                "{field}: test accuracy {acc} ({first:?} after one epoch)"
+            );
+        }
+        // The head's own recognition agrees with training's accuracy.
+        let head = &report.head;
+        let r = data.test[0];
+        let row = head.apply(data.row(r));
+        // learned shape 8 + instance 4 | learned colour 4 + raw colour 4.
+        assert_eq!((row.len(), head.output_dim(), head.search_shape_dim()), (20, 20, 12));
+        let guesses = head.recognise(&row, 1);
+        assert_eq!(guesses[0].0, "articleType");
+        assert_eq!(guesses[0].1[0].label, ["a", "b", "c"][r % 3]);
+        assert!(guesses[0].1[0].confidence > 0.5);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_head() {
+        let data = synthetic(300);
+        let opts = TrainOptions {
+            epochs: 3,
+            ..small_options()
+        };
+        let a = train(&data, &fingerprint("m"), &opts, |_| {}, |_, _| {}).expect("a");
+        let b = train(&data, &fingerprint("m"), &opts, |_| {}, |_, _| {}).expect("b");
+        assert_eq!(a.head.hash, b.head.hash);
+        let c = train(
+            &data,
+            &fingerprint("m"),
+            &TrainOptions { seed: 7, ..opts },
+            |_| {},
+            |_, _| {},
+        )
+        .expect("c");
+        assert_ne!(a.head.hash, c.head.hash);
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let data = synthetic(60);
+        for opts in [
+            TrainOptions {
+                epochs: 0,
+                ..small_options()
+            },
+            TrainOptions {
+                shape_dim: 1,
+                ..small_options()
+            },
+            TrainOptions {
+                batch_size: 0,
+                ..small_options()
+            },
+        ] {
+            assert!(train(&data, &fingerprint("m"), &opts, |_| {}, |_, _| {}).is_err());
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! `lookalike train` end to end on real catalogue images: one epoch on a few
+//! hundred products, then search, recognition (CLI and API), incremental
+//! updates that keep the head, and the errors for a head that does not fit.
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use lookalike::server::{router, AppState, ServeOptions};
+use tower::ServiceExt;
+
+#[tokio::test]
+async fn train_one_epoch_then_search_and_recognise() {
+    let Some(shared) = common::shared_small() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let catalog = dir.path().join("catalog");
+    let index = dir.path().join("index");
+    let head = dir.path().join("head.safetensors");
+    std::fs::create_dir_all(&catalog).expect("mkdir");
+    let ids = common::kaggle_subset(&shared, &catalog, 300);
+    let (cat, idx, hd) = (
+        catalog.to_str().expect("utf8"),
+        index.to_str().expect("utf8"),
+        head.to_str().expect("utf8"),
+    );
+    common::ok(&["index", cat, "--index", idx, "--head", "none"]);
+
+    let report = common::json(&[
+        "train", "--index", idx, "--epochs", "1", "--out", hd, "--json",
+    ]);
+    assert_eq!(report["epochs"].as_array().expect("epochs").len(), 1);
+    assert!(report["epochs"][0]["loss"].as_f64().expect("loss") > 0.0);
+    assert!(head.is_file());
+    let info = common::json(&["info", "--index", idx, "--json"]);
+    assert!(info.to_string().contains("head"), "{info}");
+
+    // Search with the head; recognition comes with the hits.
+    let hits = common::json(&[
+        "search", "--index", idx, "--id", &ids[3], "--json", "-k", "5",
+    ]);
+    assert_eq!(hits["hits"].as_array().expect("hits").len(), 5);
+    let guess = &hits["recognised"]["articleType"][0];
+    assert!(guess["label"].is_string() && guess["confidence"].as_f64().expect("conf") > 0.0);
+    assert!(hits["recognised"]["baseColour"][0]["label"].is_string());
+    let image = catalog.join("images").join(format!("{}.jpg", ids[9]));
+    let by_image = common::json(&[
+        "search",
+        "--index",
+        idx,
+        "--image",
+        image.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert_eq!(by_image["hits"][0]["id"], ids[9].as_str(), "{by_image}");
+    let text = common::ok(&["search", "--index", idx, "--id", &ids[3]]);
+    assert!(text.contains("looks like: articleType"), "{text}");
+
+    // Evaluation reports recognition accuracy.
+    let eval = common::json(&[
+        "eval",
+        "--index",
+        idx,
+        "--split",
+        "test",
+        "--queries",
+        "all",
+        "--json",
+    ]);
+    assert!(eval["accuracy"]["articleType"].as_f64().is_some(), "{eval}");
+
+    // The API answers with recognition too.
+    let app = router(Arc::new(
+        AppState::open(ServeOptions::new(&index)).expect("open"),
+    ));
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get(format!("/api/products/{}/similar", ids[3]))
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await
+        .expect("call");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert!(
+        v["recognised"]["articleType"][0]["label"].is_string(),
+        "{v}"
+    );
+
+    // An incremental update keeps the head; `--head none` drops it.
+    common::kaggle_subset(&shared, &catalog, 320);
+    common::ok(&["index", cat, "--index", idx]);
+    let hits = common::json(&["search", "--index", idx, "--id", &ids[3], "--json"]);
+    assert!(
+        hits.get("recognised").is_some(),
+        "the head was lost on update"
+    );
+    common::ok(&["index", cat, "--index", idx, "--head", "none"]);
+    let hits = common::json(&["search", "--index", idx, "--id", &ids[3], "--json"]);
+    assert!(hits.get("recognised").is_none());
+    // ...and the saved file brings it back.
+    common::ok(&["index", cat, "--index", idx, "--head", hd]);
+    let hits = common::json(&["search", "--index", idx, "--id", &ids[3], "--json"]);
+    assert!(hits.get("recognised").is_some());
+
+    // A head trained on other features is refused with a clear message.
+    let other = dir.path().join("other");
+    let err = common::fails(&[
+        "index",
+        cat,
+        "--index",
+        other.to_str().expect("utf8"),
+        "--input-size",
+        "128x96",
+        "--head",
+        hd,
+    ]);
+    assert!(err.contains("the head was trained on features of"), "{err}");
+    assert!(err.contains("lookalike train"), "{err}");
+    // A damaged head file in the index is refused when the index opens.
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(index.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let file = index.join(m["head_file"].as_str().expect("head file"));
+    let mut bytes = std::fs::read(&file).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&file, bytes).expect("write");
+    let err = common::fails(&["search", "--index", idx, "--id", &ids[3]]);
+    assert!(err.contains("head file changed"), "{err}");
+}

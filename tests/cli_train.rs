@@ -110,6 +110,35 @@ async fn train_one_epoch_then_search_and_recognise() {
     let hits = common::json(&["search", "--index", idx, "--id", &ids[3], "--json"]);
     assert!(hits.get("recognised").is_some());
 
+    // By default a Kaggle-labelled catalogue gets the shipped head; a plain
+    // folder of images (no labels) does not.
+    let auto = dir.path().join("auto");
+    common::ok(&["index", cat, "--index", auto.to_str().expect("utf8")]);
+    let info = common::json(&["info", "--index", auto.to_str().expect("utf8"), "--json"]);
+    assert!(info["head"]["tasks"].is_array(), "{info}");
+    let plain = dir.path().join("plain");
+    std::fs::create_dir_all(&plain).expect("mkdir");
+    for id in &ids[..12] {
+        common::copy_image(
+            &catalog.join("images").join(format!("{id}.jpg")),
+            &plain.join(format!("{id}.jpg")),
+        );
+    }
+    let plain_index = dir.path().join("plain-index");
+    common::ok(&[
+        "index",
+        plain.to_str().expect("utf8"),
+        "--index",
+        plain_index.to_str().expect("utf8"),
+    ]);
+    let info = common::json(&[
+        "info",
+        "--index",
+        plain_index.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(info["head"].is_null(), "{info}");
+
     // A head trained on other features is refused with a clear message.
     let other = dir.path().join("other");
     let err = common::fails(&[

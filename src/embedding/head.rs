@@ -519,7 +519,8 @@ impl Head {
 /// (trained by `lookalike train` on EfficientNet-Lite0 160x120 letterbox
 /// features; `models/heads/README.md` has the command), if this build has one.
 pub fn builtin_kaggle() -> Result<Option<Head>> {
-    Ok(None)
+    const BYTES: &[u8] = include_bytes!("../../models/heads/kaggle-lite0.safetensors");
+    Head::from_bytes(BYTES, Path::new("models/heads/kaggle-lite0.safetensors")).map(Some)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ mod fit;
 pub mod test_support;
 
 pub use decode::{decode, decode_file, DecodeLimits, ImageError};
-pub use fit::{shrink_to, fit, to_tensor, Fit, InputGeometry};
+pub use fit::{fit, shrink_to, to_tensor, Fit, InputGeometry};
 
 /// An upright 8-bit RGB image, the common currency of the pipeline.
 pub type RgbImage = image::RgbImage;

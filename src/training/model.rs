@@ -628,7 +628,10 @@ pub(crate) mod tests {
         let r = data.test[0];
         let row = head.apply(data.row(r));
         // learned shape 8 + instance 4 | learned colour 4 + raw colour 4.
-        assert_eq!((row.len(), head.output_dim(), head.search_shape_dim()), (20, 20, 12));
+        assert_eq!(
+            (row.len(), head.output_dim(), head.search_shape_dim()),
+            (20, 20, 12)
+        );
         let guesses = head.recognise(&row, 1);
         assert_eq!(guesses[0].0, "articleType");
         assert_eq!(guesses[0].1[0].label, ["a", "b", "c"][r % 3]);

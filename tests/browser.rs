@@ -231,6 +231,48 @@ async fn a_shopper_searches_by_photo_walks_results_and_filters() {
     assert!(preview.is_displayed().await.expect("displayed"));
     screenshot(&c, "results").await;
 
+    // The shipped head recognises the photo; one click filters by it.
+    wait_until(
+        &c,
+        "the recognition line",
+        "!document.getElementById('recognised').hidden && /^Looks like: .+, \\d+%/.test(document.getElementById('recognised').textContent)",
+    )
+    .await;
+    c.find(Locator::Css("#recognised button"))
+        .await
+        .expect("filter button")
+        .click()
+        .await
+        .expect("click");
+    wait_until(
+        &c,
+        "results of the recognised type",
+        "document.getElementById('filter-articleType').value != '' && document.querySelectorAll('#grid .card .meta').length > 0 && Array.from(document.querySelectorAll('#grid .card .meta')).every(m => m.textContent.startsWith(document.getElementById('filter-articleType').value + ' · '))",
+    )
+    .await;
+    let recognised = c
+        .find(Locator::Id("recognised"))
+        .await
+        .expect("recognised")
+        .text()
+        .await
+        .expect("text");
+    eprintln!("recognised: {recognised}");
+    c.find(Locator::Id("clear"))
+        .await
+        .expect("clear")
+        .click()
+        .await
+        .expect("click");
+    wait_until(
+        &c,
+        "unfiltered photo results",
+        "location.hash == '#/search' && document.getElementById('status').textContent.startsWith('20 results')",
+    )
+    .await;
+    let found = card_ids(&c).await;
+    assert_eq!(found.first(), Some(query), "{found:?}");
+
     // Click a result: its page, with its own similar products.
     let second = found[1].clone();
     c.find(Locator::Css("#grid .card:nth-child(2) a"))

@@ -160,7 +160,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
                 "head: trained; recognition top-1 accuracy: {}",
                 acc.join(", ")
             );
-            if args.split.to_string() != "test" {
+            if split != Split::Test {
                 println!(
                     "note: with a trained head only `--split test` queries were unseen in training"
                 );

@@ -358,6 +358,43 @@ async fn a_shopper_searches_by_photo_walks_results_and_filters() {
     .await;
     screenshot(&c, "filtered").await;
 
+    // Drag-and-drop and paste take the same path as the file picker: a
+    // catalogue image dropped (then pasted) on the page finds its product.
+    for (how, event) in [
+        (
+            "drop",
+            "new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true })",
+        ),
+        (
+            "paste",
+            "new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true })",
+        ),
+    ] {
+        let id = if how == "drop" { &ids[40] } else { &ids[41] };
+        c.goto(&base).await.expect("home");
+        c.execute(
+            &format!(
+                "fetch('/images/{id}').then(r => r.blob()).then(b => {{
+                   const dt = new DataTransfer();
+                   dt.items.add(new File([b], 'query.jpg', {{ type: 'image/jpeg' }}));
+                   const target = '{how}' === 'drop' ? document.getElementById('drop') : document;
+                   target.dispatchEvent({event});
+                 }});"
+            ),
+            vec![],
+        )
+        .await
+        .expect("dispatch");
+        wait_until(
+            &c,
+            &format!("results of a {how}"),
+            &format!(
+                "location.hash == '#/search' && /results? in/.test(document.getElementById('status').textContent) && document.querySelector('#grid .card a') && document.querySelector('#grid .card a').getAttribute('href') == '#/product/{id}'"
+            ),
+        )
+        .await;
+    }
+
     // A broken upload gets a clear message.
     let bad = root.join("not-an-image.jpg");
     std::fs::write(&bad, b"this is text, not a photo").expect("write");

@@ -72,7 +72,7 @@ impl Default for TrainOptions {
             colour_dim: 64,
             scale: 16.0,
             instance_dim: 128,
-            instance_weight: 0.15,
+            instance_weight: 0.3,
             dropout: 0.5,
             class_balance: 0.0,
             seed: 42,

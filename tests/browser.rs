@@ -158,6 +158,26 @@ async fn card_metas(c: &Client) -> Vec<String> {
     serde_json::from_value(v).expect("metas")
 }
 
+/// The text of an element.
+async fn text_of(c: &Client, what: Locator<'_>) -> String {
+    c.find(what)
+        .await
+        .unwrap_or_else(|e| panic!("no element {what:?}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("no text in {what:?}: {e}"))
+}
+
+/// Finds and clicks an element.
+async fn click(c: &Client, what: Locator<'_>) {
+    c.find(what)
+        .await
+        .unwrap_or_else(|e| panic!("no element {what:?}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("cannot click {what:?}: {e}"));
+}
+
 async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("browser-{name}.png"));
@@ -174,16 +194,7 @@ async fn a_shopper_searches_by_photo_walks_results_and_filters() {
         return;
     };
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
-    let catalog = root.join("catalog");
-    let index = root.join("index");
-    std::fs::create_dir_all(&catalog).expect("mkdir");
-    let ids = common::kaggle_subset(&shared, &catalog, 300);
-    common::ok(&[
-        "index",
-        catalog.to_str().expect("utf-8"),
-        "--index",
-        index.to_str().expect("utf-8"),
-    ]);
+    let (catalog, index, ids) = common::indexed_subset(&shared, &root, 300, &[]);
     let (_server, addr) = start_server(&index);
     let driver_port = free_port();
     let _driver = Killed(
@@ -205,13 +216,7 @@ async fn a_shopper_searches_by_photo_walks_results_and_filters() {
         "document.querySelectorAll('#grid .card').length == 24",
     )
     .await;
-    let status = c
-        .find(Locator::Id("status"))
-        .await
-        .expect("status")
-        .text()
-        .await
-        .expect("text");
+    let status = text_of(&c, Locator::Id("status")).await;
     assert!(status.contains("of 300 products"), "{status}");
 
     // Search by photo: its own product comes first.
@@ -238,32 +243,16 @@ async fn a_shopper_searches_by_photo_walks_results_and_filters() {
         "!document.getElementById('recognised').hidden && /^Looks like: .+, \\d+%/.test(document.getElementById('recognised').textContent)",
     )
     .await;
-    c.find(Locator::Css("#recognised button"))
-        .await
-        .expect("filter button")
-        .click()
-        .await
-        .expect("click");
+    click(&c, Locator::Css("#recognised button")).await;
     wait_until(
         &c,
         "results of the recognised type",
         "document.getElementById('filter-articleType').value != '' && document.querySelectorAll('#grid .card .meta').length > 0 && Array.from(document.querySelectorAll('#grid .card .meta')).every(m => m.textContent.startsWith(document.getElementById('filter-articleType').value + ' · '))",
     )
     .await;
-    let recognised = c
-        .find(Locator::Id("recognised"))
-        .await
-        .expect("recognised")
-        .text()
-        .await
-        .expect("text");
+    let recognised = text_of(&c, Locator::Id("recognised")).await;
     eprintln!("recognised: {recognised}");
-    c.find(Locator::Id("clear"))
-        .await
-        .expect("clear")
-        .click()
-        .await
-        .expect("click");
+    click(&c, Locator::Id("clear")).await;
     wait_until(
         &c,
         "unfiltered photo results",
@@ -275,12 +264,7 @@ async fn a_shopper_searches_by_photo_walks_results_and_filters() {
 
     // Click a result: its page, with its own similar products.
     let second = found[1].clone();
-    c.find(Locator::Css("#grid .card:nth-child(2) a"))
-        .await
-        .expect("second card")
-        .click()
-        .await
-        .expect("click");
+    click(&c, Locator::Css("#grid .card:nth-child(2) a")).await;
     wait_until(
         &c,
         "the product page",
@@ -296,23 +280,12 @@ async fn a_shopper_searches_by_photo_walks_results_and_filters() {
         !more.contains(&second),
         "a product is not similar to itself"
     );
-    let heading = c
-        .find(Locator::Css("#product h1"))
-        .await
-        .expect("heading")
-        .text()
-        .await
-        .expect("text");
+    let heading = text_of(&c, Locator::Css("#product h1")).await;
     assert!(!heading.is_empty());
     screenshot(&c, "product").await;
 
     // Keep walking: a result of the product page is clickable too.
-    c.find(Locator::Css("#grid .card:first-child a"))
-        .await
-        .expect("card")
-        .click()
-        .await
-        .expect("click");
+    click(&c, Locator::Css("#grid .card:first-child a")).await;
     wait_until(
         &c,
         "the next product page",

@@ -18,17 +18,14 @@ async fn train_one_epoch_then_search_and_recognise() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let catalog = dir.path().join("catalog");
-    let index = dir.path().join("index");
+    let (catalog, index, ids) =
+        common::indexed_subset(&shared, dir.path(), 300, &["--head", "none"]);
     let head = dir.path().join("head.safetensors");
-    std::fs::create_dir_all(&catalog).expect("mkdir");
-    let ids = common::kaggle_subset(&shared, &catalog, 300);
     let (cat, idx, hd) = (
         catalog.to_str().expect("utf8"),
         index.to_str().expect("utf8"),
         head.to_str().expect("utf8"),
     );
-    common::ok(&["index", cat, "--index", idx, "--head", "none"]);
 
     let report = common::json(&[
         "train", "--index", idx, "--epochs", "1", "--out", hd, "--json",

@@ -47,15 +47,11 @@ fn serve_reloads_a_growing_index_under_load_and_stops_on_sigterm() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let catalog = dir.path().join("catalog");
-    let index = dir.path().join("index");
-    std::fs::create_dir_all(&catalog).expect("mkdir");
-    let ids = common::kaggle_subset(&shared, &catalog, 40);
+    let (catalog, index, ids) = common::indexed_subset(&shared, dir.path(), 40, &[]);
     let (cat, idx) = (
         catalog.to_str().expect("utf8"),
         index.to_str().expect("utf8"),
     );
-    common::ok(&["index", cat, "--index", idx]);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_lookalike"))
         .args([

@@ -33,16 +33,7 @@ fn fixture() -> Option<&'static Fixture> {
         .get_or_init(|| {
             let shared = common::shared_small()?;
             let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("server_api");
-            let catalog = root.join("catalog");
-            let index = root.join("index");
-            std::fs::create_dir_all(&catalog).expect("mkdir");
-            let ids = common::kaggle_subset(&shared, &catalog, N);
-            common::ok(&[
-                "index",
-                catalog.to_str().expect("utf-8"),
-                "--index",
-                index.to_str().expect("utf-8"),
-            ]);
+            let (catalog, index, ids) = common::indexed_subset(&shared, &root, N, &[]);
             Some(Fixture {
                 catalog,
                 index,
@@ -542,15 +533,11 @@ async fn a_new_index_generation_is_picked_up_without_failing_requests() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let catalog = dir.path().join("catalog");
-    let index = dir.path().join("index");
-    std::fs::create_dir_all(&catalog).expect("mkdir");
-    common::kaggle_subset(&shared, &catalog, 40);
+    let (catalog, index, _) = common::indexed_subset(&shared, dir.path(), 40, &[]);
     let (cat, idx) = (
         catalog.to_str().expect("utf8"),
         index.to_str().expect("utf8"),
     );
-    common::ok(&["index", cat, "--index", idx]);
     let state = Arc::new(AppState::open(ServeOptions::new(&index)).expect("open"));
     let app = router(state.clone());
     let (_, before) = get(&app, "/api/health").await;

@@ -125,3 +125,27 @@ pub fn fails(args: &[&str]) -> String {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// A Kaggle-layout catalogue of the first `n` shared products in
+/// `root/catalog`, indexed into `root/index` (with `extra` arguments to
+/// `lookalike index`). Returns the catalogue, the index and the ids.
+pub fn indexed_subset(
+    shared: &Path,
+    root: &Path,
+    n: usize,
+    extra: &[&str],
+) -> (PathBuf, PathBuf, Vec<String>) {
+    let catalog = root.join("catalog");
+    let index = root.join("index");
+    std::fs::create_dir_all(&catalog).expect("mkdir");
+    let ids = kaggle_subset(shared, &catalog, n);
+    let mut args = vec![
+        "index",
+        catalog.to_str().expect("utf-8"),
+        "--index",
+        index.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
+    (catalog, index, ids)
+}

@@ -102,6 +102,13 @@ async fn train_one_epoch_then_search_and_recognise() {
     common::ok(&["index", cat, "--index", idx, "--head", "none"]);
     let hits = common::json(&["search", "--index", idx, "--id", &ids[3], "--json"]);
     assert!(hits.get("recognised").is_none());
+    // `--head none` sticks: a later default update does not add one.
+    common::ok(&["index", cat, "--index", idx]);
+    let hits = common::json(&["search", "--index", idx, "--id", &ids[3], "--json"]);
+    assert!(
+        hits.get("recognised").is_none(),
+        "auto added a head to an existing index"
+    );
     // ...and the saved file brings it back.
     common::ok(&["index", cat, "--index", idx, "--head", hd]);
     let hits = common::json(&["search", "--index", idx, "--id", &ids[3], "--json"]);

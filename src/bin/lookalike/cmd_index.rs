@@ -48,9 +48,9 @@ pub struct Args {
     /// List every skipped or repaired item.
     #[arg(long)]
     verbose: bool,
-    /// Learned head: `auto` (keep the index's head; a new index of a
-    /// catalogue with Kaggle's labels gets the head shipped for it), `none`,
-    /// or a head file from `lookalike train`.
+    /// Learned head: `auto` (an existing index keeps what it has; a new
+    /// index of a catalogue with Kaggle's labels gets the head shipped for
+    /// it), `none`, or a head file from `lookalike train`.
     #[arg(long, default_value = "auto")]
     head: String,
 }
@@ -65,7 +65,10 @@ fn choose_head(
     match arg {
         "none" => Ok(HeadChoice::Remove),
         "auto" => {
-            if read_manifest(index).is_ok_and(|m| m.head_file.is_some()) {
+            // An existing index keeps what it has (a head, or none because
+            // it was built with `--head none`); only a new one gets the
+            // shipped head.
+            if read_manifest(index).is_ok() {
                 return Ok(HeadChoice::Keep);
             }
             let Some(head) = lookalike::embedding::head::builtin_kaggle()? else {

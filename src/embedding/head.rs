@@ -180,11 +180,11 @@ impl Head {
         let expect = [
             ("mean", weights.mean.len(), i),
             ("std", weights.std.len(), i),
-            ("w1", weights.w1.len(), h * i),
+            ("w1", weights.w1.len(), h.saturating_mul(i)),
             ("b1", weights.b1.len(), h),
-            ("ws", weights.ws.len(), s * h),
+            ("ws", weights.ws.len(), s.saturating_mul(h)),
             ("bs", weights.bs.len(), s),
-            ("wc", weights.wc.len(), c * h),
+            ("wc", weights.wc.len(), c.saturating_mul(h)),
             ("bc", weights.bc.len(), c),
             (
                 "pmean",
@@ -198,7 +198,7 @@ impl Head {
             (
                 "pmatrix",
                 weights.pmatrix.len(),
-                info.instance_dim * info.cnn_dim,
+                info.instance_dim.saturating_mul(info.cnn_dim),
             ),
             ("prototypes", weights.prototypes.len(), info.tasks.len()),
         ];
@@ -207,14 +207,20 @@ impl Head {
                 return Err(bad(p, format!("{name} has {got} values, expected {want}")));
             }
         }
-        if info.cnn_dim > i || !(0.0..1.0).contains(&info.instance_weight) {
-            return Err(bad(p, "bad cnn_dim or instance_weight"));
+        if info.cnn_dim > i
+            || h == 0
+            || s == 0
+            || c == 0
+            || !(0.0..1.0).contains(&info.instance_weight)
+            || !info.scale.is_finite()
+        {
+            return Err(bad(p, "bad dimensions, instance weight or scale"));
         }
         let prototypes = weights.prototypes;
         let mut unit_prototypes = prototypes.clone();
         for (t, protos) in info.tasks.iter().zip(unit_prototypes.iter_mut()) {
             let d = if t.part == Part::Shape { s } else { c };
-            if protos.len() != t.classes.len() * d {
+            if d == 0 || protos.len() != t.classes.len().saturating_mul(d) {
                 return Err(bad(
                     p,
                     format!("prototypes of {} have the wrong size", t.field),

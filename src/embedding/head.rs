@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::embedding::EmbedderFingerprint;
 use crate::error::{Error, IoResultExt, Result};
+use crate::index::projection::project;
 use crate::vector::{dot, l2_normalise};
 
 /// Which part of the search row a task's prototypes live in.
@@ -316,14 +317,7 @@ impl Head {
         l2_normalise(&mut colour);
         if self.info.instance_dim > 0 {
             let b = self.info.instance_weight;
-            let cnn = &row[..self.info.cnn_dim];
-            let centred: Vec<f32> = cnn.iter().zip(&self.pmean).map(|(v, m)| v - m).collect();
-            let mut inst: Vec<f32> = self
-                .pmatrix
-                .chunks_exact(self.info.cnn_dim)
-                .map(|axis| dot(axis, &centred))
-                .collect();
-            l2_normalise(&mut inst);
+            let inst = project(&self.pmean, &self.pmatrix, &row[..self.info.cnn_dim]);
             let (ks, ki) = ((1.0 - b).sqrt(), b.sqrt());
             shape.iter_mut().for_each(|v| *v *= ks);
             shape.extend(inst.iter().map(|v| v * ki));

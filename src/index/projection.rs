@@ -35,6 +35,19 @@ pub struct Projection {
 
 const MAGIC: &[u8; 4] = b"LKP1";
 
+/// `normalise(matrix (x - mean))` for a row-major `matrix` of
+/// `rows x mean.len()`: the projection step, shared with the learned head's
+/// instance part.
+pub fn project(mean: &[f32], matrix: &[f32], x: &[f32]) -> Vec<f32> {
+    let centred: Vec<f32> = x.iter().zip(mean).map(|(v, m)| v - m).collect();
+    let mut y: Vec<f32> = matrix
+        .chunks_exact(mean.len().max(1))
+        .map(|axis| dot(axis, &centred))
+        .collect();
+    l2_normalise(&mut y);
+    y
+}
+
 impl Projection {
     /// Fits on `n` rows of `input_dim` floats given by `row(i)`.
     pub fn fit<'a>(
@@ -102,14 +115,7 @@ impl Projection {
 
     /// Projects and L2-normalises one feature vector.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
-        let centred: Vec<f32> = x.iter().zip(&self.mean).map(|(v, m)| v - m).collect();
-        let mut y: Vec<f32> = self
-            .matrix
-            .chunks_exact(self.input_dim)
-            .map(|axis| dot(axis, &centred))
-            .collect();
-        l2_normalise(&mut y);
-        y
+        project(&self.mean, &self.matrix, x)
     }
 
     /// Writes the projection (little-endian) to `w`.

@@ -333,6 +333,16 @@ impl Index {
         self.by_id.get(id).copied()
     }
 
+    /// Loads the embedder that makes query vectors comparable with this
+    /// index's rows (its model and colour settings), checked against the
+    /// fingerprint the index recorded.
+    pub fn embedder(&self) -> Result<crate::embedding::Embedder> {
+        let m = &self.manifest;
+        let e = crate::embedding::Embedder::new(&m.model, m.embedder.colour)?;
+        self.check_fingerprint(e.fingerprint())?;
+        Ok(e)
+    }
+
     /// The learned head the search rows were made with, if any.
     pub fn head(&self) -> Option<&Head> {
         self.head.as_ref()

@@ -105,6 +105,9 @@ pub struct SearchResults {
     /// Time spent in the search (embedding a query image not included).
     #[serde(skip)]
     pub took: Duration,
+    /// The query's search row (what [`recognise`] reads).
+    #[serde(skip)]
+    pub query_row: Vec<f32>,
 }
 
 /// Rows scored per parallel task.
@@ -178,6 +181,7 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
     Ok(SearchResults {
         hits,
         took: start.elapsed(),
+        query_row: q,
     })
 }
 
@@ -185,22 +189,13 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
 /// likely classes, best first.
 pub type Recognition = Vec<(String, Vec<crate::embedding::head::Guess>)>;
 
-/// Recognises the `top` likeliest articleType, baseColour, ... of `query`
-/// with the index's head; `None` when the index has no head.
-pub fn recognise(index: &Index, query: &Query<'_>, top: usize) -> Result<Option<Recognition>> {
-    let Some(head) = index.head() else {
-        return Ok(None);
-    };
-    let row = match query {
-        Query::Product(id) => {
-            let r = index
-                .row_of(id)
-                .ok_or_else(|| Error::UnknownId(id.to_string()))?;
-            index.search_row(r).to_vec()
-        }
-        Query::Embedding(e) => index.query_row(e),
-    };
-    Ok(Some(head.recognise(&row, top)))
+/// Recognises the `top` likeliest articleType, baseColour, ... of the query
+/// of `results` with the index's head (from the search row the search
+/// already made); `None` when the index has no head.
+pub fn recognise(index: &Index, results: &SearchResults, top: usize) -> Option<Recognition> {
+    index
+        .head()
+        .map(|head| head.recognise(&results.query_row, top))
 }
 
 /// A recognition as JSON: `{"articleType": [{"label": .., "confidence": ..}], ..}`.

@@ -144,9 +144,9 @@ pub async fn similar(
         .map_err(|e| ApiError::internal("waiting for a search slot", e))?;
     let snap = st.snapshot();
     let (results, recognised) = tokio::task::spawn_blocking(move || {
-        let query = Query::Product(&id);
-        let results = search::search(&snap.index, &query, &req)?;
-        Ok::<_, crate::Error>((results, search::recognise(&snap.index, &query, GUESSES)?))
+        let results = search::search(&snap.index, &Query::Product(&id), &req)?;
+        let recognised = search::recognise(&snap.index, &results, GUESSES);
+        Ok::<_, crate::Error>((results, recognised))
     })
     .await
     .map_err(|e| ApiError::internal("searching", e))??;
@@ -182,9 +182,9 @@ pub async fn search_by_image(
             .map_err(|e| ApiError::internal("loading the model", e))?;
         let embedding =
             embedder.embed_query(&bytes, &limits, snap.index.manifest().catalog_image_size)?;
-        let query = Query::Embedding(&embedding);
-        let results = search::search(&snap.index, &query, &req)?;
-        Ok((results, search::recognise(&snap.index, &query, GUESSES)?))
+        let results = search::search(&snap.index, &Query::Embedding(&embedding), &req)?;
+        let recognised = search::recognise(&snap.index, &results, GUESSES);
+        Ok((results, recognised))
     })
     .await
     .map_err(|e| ApiError::internal("embedding the upload", e))??;

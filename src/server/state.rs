@@ -38,12 +38,10 @@ impl Snapshot {
     pub fn embedder(&self) -> std::result::Result<Arc<Embedder>, String> {
         self.embedder
             .get_or_init(|| {
-                let m = self.index.manifest();
-                let e = Embedder::new(&m.model, m.embedder.colour).map_err(|e| e.to_string())?;
                 self.index
-                    .check_fingerprint(e.fingerprint())
-                    .map_err(|e| e.to_string())?;
-                Ok(Arc::new(e))
+                    .embedder()
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
             })
             .clone()
     }

@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use lookalike::embedding::Embedder;
 use lookalike::eval::instance::{instance_recall, photos_in};
 use lookalike::eval::{evaluate, EvalOptions, QuerySet, Split};
 use lookalike::search::{Metric, SearchRequest, DEFAULT_COLOUR_WEIGHT};
@@ -81,9 +80,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let instance = if photos.is_empty() {
         None
     } else {
-        let m = index.manifest();
-        let embedder = Embedder::new(&m.model, m.embedder.colour)?;
-        index.check_fingerprint(embedder.fingerprint())?;
+        let embedder = index.embedder()?;
         let req = SearchRequest {
             metric: args.metric,
             colour_weight: args.colour_weight,

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use lookalike::embedding::Embedder;
 use lookalike::imaging::DecodeLimits;
 use lookalike::search::{
     recognise, recognition_json, search, Filter, Metric, Query, SearchRequest,
@@ -59,34 +58,24 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         colour_weight: args.colour_weight,
     };
     req.validate()?;
-    let mut embedded = None;
     let results = match (&args.image, &args.id) {
         (Some(path), _) => {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let embedder =
-                Embedder::new(&index.manifest().model, index.manifest().embedder.colour)?;
-            index.check_fingerprint(embedder.fingerprint())?;
-            let embedding = embedder
+            let embedding = index
+                .embedder()?
                 .embed_query(
                     &bytes,
                     &DecodeLimits::default(),
                     index.manifest().catalog_image_size,
                 )
                 .with_context(|| format!("{}", path.display()))?;
-            let r = search(&index, &Query::Embedding(&embedding), &req)?;
-            embedded = Some(embedding);
-            r
+            search(&index, &Query::Embedding(&embedding), &req)?
         }
         (None, Some(id)) => search(&index, &Query::Product(id), &req)?,
         (None, None) => unreachable!("clap requires --image or --id"),
     };
-    let query = match (&embedded, &args.id) {
-        (Some(e), _) => Query::Embedding(e),
-        (None, Some(id)) => Query::Product(id),
-        (None, None) => unreachable!("clap requires --image or --id"),
-    };
-    let recognised = recognise(&index, &query, 3)?;
+    let recognised = recognise(&index, &results, 3);
     let took_ms = start.elapsed().as_secs_f64() * 1e3;
     if args.json {
         let mut out = json!({

@@ -22,6 +22,17 @@ fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("`{key}` must be a number, got `{value}`")))
 }
 
+/// A number in `1..=max`.
+fn count(key: &str, value: &str, max: usize) -> Result<usize, ApiError> {
+    let n: usize = number(key, value)?;
+    if n == 0 || n > max {
+        return Err(ApiError::bad_request(format!(
+            "`{key}` must be in 1..={max}, got {n}"
+        )));
+    }
+    Ok(n)
+}
+
 fn unknown(key: &str, known: &str) -> ApiError {
     ApiError::bad_request(format!(
         "unknown parameter `{key}` (expected one of: {known})"
@@ -37,15 +48,7 @@ pub fn search_request(raw: Option<&str>) -> Result<SearchRequest, ApiError> {
     };
     for (key, value) in pairs(raw) {
         match key.as_str() {
-            "k" => {
-                req.k = number(&key, &value)?;
-                if req.k == 0 || req.k > MAX_K {
-                    return Err(ApiError::bad_request(format!(
-                        "`k` must be in 1..={MAX_K}, got {}",
-                        req.k
-                    )));
-                }
-            }
+            "k" => req.k = count(&key, &value, MAX_K)?,
             "filter" => req.filters.push(Filter::parse(&value)?),
             "metric" => {
                 req.metric = value
@@ -86,15 +89,7 @@ pub fn list_params(raw: Option<&str>) -> Result<ListParams, ApiError> {
             "filter" => p.filters.push(Filter::parse(&value)?),
             "q" => p.q = value.trim().to_string(),
             "offset" => p.offset = number(&key, &value)?,
-            "limit" => {
-                p.limit = number(&key, &value)?;
-                if p.limit == 0 || p.limit > MAX_PAGE {
-                    return Err(ApiError::bad_request(format!(
-                        "`limit` must be in 1..={MAX_PAGE}, got {}",
-                        p.limit
-                    )));
-                }
-            }
+            "limit" => p.limit = count(&key, &value, MAX_PAGE)?,
             _ => return Err(unknown(&key, "filter, q, offset, limit")),
         }
     }

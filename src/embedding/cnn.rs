@@ -2,6 +2,8 @@
 //!
 //! Shapes: the input is `[B, 3, H, W]` (or `[B, H, W, 3]`) float32, the output
 //! used is the pooled feature vector `[B, D]` (D = 1280 for EfficientNet-Lite).
+//! Each tap (an intermediate map `[B, C, h, w]`, or `[B, h, w, C]` for NHWC
+//! models) is fetched in the same run and average-pooled to `[B, C]`.
 //! A plan is compiled per batch size B because tract optimises best with
 //! concrete shapes; plans are built on first use and shared between threads.
 
@@ -26,6 +28,17 @@ pub struct CnnModel {
     source: InferenceModel,
     plans: Mutex<HashMap<usize, Plan>>,
     dim: usize,
+    /// Channels of each tap.
+    tap_channels: Vec<usize>,
+}
+
+/// What the model gives for one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CnnFeatures {
+    /// The pooled output (not normalised).
+    pub pooled: Vec<f32>,
+    /// Each tap average-pooled, one after the other (not normalised).
+    pub taps: Vec<f32>,
 }
 
 impl std::fmt::Debug for CnnModel {
@@ -33,6 +46,7 @@ impl std::fmt::Debug for CnnModel {
         f.debug_struct("CnnModel")
             .field("spec", &self.spec)
             .field("dim", &self.dim)
+            .field("tap_channels", &self.tap_channels)
             .finish()
     }
 }
@@ -55,23 +69,49 @@ impl CnnModel {
             source,
             plans: Mutex::new(HashMap::new()),
             dim: 0,
+            tap_channels: Vec::new(),
         };
         let plan = model.plan(1)?;
-        let out = plan
-            .model()
-            .output_fact(0)
-            .map_err(model_err)?
-            .shape
-            .as_concrete()
-            .map(|s| s.iter().product::<usize>())
-            .ok_or_else(|| Error::Model("output shape is not concrete".into()))?;
-        model.dim = out;
+        let shape = |i: usize| -> Result<Vec<usize>> {
+            plan.model()
+                .output_fact(i)
+                .map_err(model_err)?
+                .shape
+                .as_concrete()
+                .map(<[usize]>::to_vec)
+                .ok_or_else(|| Error::Model(format!("output {i} shape is not concrete")))
+        };
+        model.dim = shape(0)?.iter().product();
+        for (i, name) in spec.taps.iter().enumerate() {
+            let s = shape(i + 1)?;
+            let channels = match (s.len(), spec.layout) {
+                (4, TensorLayout::Nchw) => s[1],
+                (4, TensorLayout::Nhwc) => s[3],
+                _ => {
+                    return Err(Error::Model(format!(
+                        "{}: tap `{name}` has shape {s:?}, expected a 4-d feature map",
+                        spec.name
+                    )))
+                }
+            };
+            model.tap_channels.push(channels);
+        }
         Ok(model)
     }
 
     /// The length of the feature vector.
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// Channels of each tap (in spec order).
+    pub fn tap_channels(&self) -> &[usize] {
+        &self.tap_channels
+    }
+
+    /// Length of all pooled taps together.
+    pub fn tap_dim(&self) -> usize {
+        self.tap_channels.iter().sum()
     }
 
     /// The spec this model was loaded from.
@@ -107,18 +147,22 @@ impl CnnModel {
         model = model
             .with_input_fact(input, f32::fact(self.input_shape(batch)).into())
             .map_err(model_err)?;
-        let output = model
-            .find_outlet_label(&spec.output)
-            .or_else(|| {
-                model
-                    .node_by_name(&spec.output)
-                    .ok()
-                    .map(|n| OutletId::new(n.id, 0))
-            })
-            .ok_or_else(|| {
-                Error::Model(format!("{}: no output named `{}`", spec.name, spec.output))
-            })?;
-        model.select_output_outlets(&[output]).map_err(model_err)?;
+        let outlet = |name: &str, what: &str| {
+            model
+                .find_outlet_label(name)
+                .or_else(|| {
+                    model
+                        .node_by_name(name)
+                        .ok()
+                        .map(|n| OutletId::new(n.id, 0))
+                })
+                .ok_or_else(|| Error::Model(format!("{}: no {what} named `{name}`", spec.name)))
+        };
+        let mut outputs = vec![outlet(&spec.output, "output")?];
+        for tap in &spec.taps {
+            outputs.push(outlet(tap, "tap")?);
+        }
+        model.select_output_outlets(&outputs).map_err(model_err)?;
         let plan = model
             .into_optimized()
             .and_then(|m| m.into_runnable())
@@ -135,8 +179,8 @@ impl CnnModel {
     }
 
     /// Runs the model on images already fitted to the input size; returns one
-    /// raw (not normalised) feature vector per image.
-    pub fn features(&self, images: &[&RgbImage]) -> Result<Vec<Vec<f32>>> {
+    /// raw (not normalised) feature vector and pooled taps per image.
+    pub fn features(&self, images: &[&RgbImage]) -> Result<Vec<CnnFeatures>> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
@@ -161,30 +205,121 @@ impl CnnModel {
                 out,
             );
         }
+        let n = images.len();
         #[cfg(feature = "ort")]
         if let Some(ort) = &self.ort {
-            let out = ort.run(self.input_shape(images.len()), data)?;
-            return self.split_output(&out, images.len());
+            let outs = ort.run(self.input_shape(n), data)?;
+            let views: Vec<&[f32]> = outs.iter().map(Vec::as_slice).collect();
+            return self.collect(&views, n);
         }
-        let input =
-            Tensor::from_shape(&self.input_shape(images.len()), &data).map_err(model_err)?;
-        let plan = self.plan(images.len())?;
+        let input = Tensor::from_shape(&self.input_shape(n), &data).map_err(model_err)?;
+        let plan = self.plan(n)?;
         let outputs = plan.run(tvec!(input.into())).map_err(model_err)?;
-        let view = outputs[0].try_as_plain_ram().map_err(model_err)?;
-        let out = view.as_slice::<f32>().map_err(model_err)?;
-        self.split_output(out, images.len())
+        let views = outputs
+            .iter()
+            .map(|o| {
+                o.try_as_plain_ram()
+                    .map_err(model_err)?
+                    .as_slice::<f32>()
+                    .map_err(model_err)
+            })
+            .collect::<Result<Vec<&[f32]>>>()?;
+        self.collect(&views, n)
     }
 
-    /// Cuts a `[N, dim]` output into N vectors, checking its size.
-    fn split_output(&self, out: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
-        if out.len() != n * self.dim {
+    /// Cuts the outputs (`[N, dim]`, then each tap) into per-image features,
+    /// checking their sizes.
+    fn collect(&self, outputs: &[&[f32]], n: usize) -> Result<Vec<CnnFeatures>> {
+        let sizes = |what: &str, got: usize, want: usize| {
+            Error::Model(format!(
+                "{what} has {got} values for {n} images, expected {want}"
+            ))
+        };
+        let Some((pooled, taps)) = outputs.split_first() else {
+            return Err(Error::Model("model returned no output".into()));
+        };
+        if pooled.len() != n * self.dim {
+            return Err(sizes("output", pooled.len(), n * self.dim));
+        }
+        if taps.len() != self.tap_channels.len() {
             return Err(Error::Model(format!(
-                "output has {} values for {} images of dimension {}",
-                out.len(),
-                n,
-                self.dim
+                "model returned {} taps, expected {}",
+                taps.len(),
+                self.tap_channels.len()
             )));
         }
-        Ok(out.chunks_exact(self.dim).map(<[f32]>::to_vec).collect())
+        let mut out: Vec<CnnFeatures> = pooled
+            .chunks_exact(self.dim)
+            .map(|p| CnnFeatures {
+                pooled: p.to_vec(),
+                taps: Vec::with_capacity(self.tap_dim()),
+            })
+            .collect();
+        for ((tap, &c), name) in taps.iter().zip(&self.tap_channels).zip(&self.spec.taps) {
+            if c == 0 || tap.len() % (n * c) != 0 || tap.is_empty() {
+                return Err(sizes(&format!("tap `{name}`"), tap.len(), n * c));
+            }
+            let per_image = tap.len() / n;
+            for (f, map) in out.iter_mut().zip(tap.chunks_exact(per_image)) {
+                f.taps.extend(average_pool(map, c, self.spec.layout));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Averages one image's feature map (`C x cells` for NCHW, `cells x C` for
+/// NHWC; `map.len()` a multiple of `channels`) over its cells: `C` values.
+fn average_pool(map: &[f32], channels: usize, layout: TensorLayout) -> Vec<f32> {
+    let cells = map.len() / channels;
+    let mut acc = vec![0f32; channels];
+    match layout {
+        TensorLayout::Nchw => {
+            for (a, plane) in acc.iter_mut().zip(map.chunks_exact(cells)) {
+                *a = plane.iter().sum::<f32>();
+            }
+        }
+        TensorLayout::Nhwc => {
+            for cell in map.chunks_exact(channels) {
+                acc.iter_mut().zip(cell).for_each(|(a, v)| *a += v);
+            }
+        }
+    }
+    acc.iter_mut().for_each(|a| *a /= cells as f32);
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taps_are_averaged_per_channel_in_either_layout() {
+        // Two channels over a 2x2 map: channel 0 = 1,2,3,4; channel 1 = 10,20,30,40.
+        let nchw = [1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0];
+        let nhwc = [1.0, 10.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0];
+        assert_eq!(average_pool(&nchw, 2, TensorLayout::Nchw), vec![2.5, 25.0]);
+        assert_eq!(average_pool(&nhwc, 2, TensorLayout::Nhwc), vec![2.5, 25.0]);
+    }
+
+    #[test]
+    fn lite0_returns_its_pooled_features_and_four_taps() {
+        let spec = ModelSpec::resolve("lite0").expect("lite0");
+        let model = CnnModel::load(&spec).expect("load");
+        assert_eq!(model.dim(), 1280);
+        assert_eq!(model.tap_channels(), &[80, 112, 192, 320]);
+        let img = RgbImage::from_pixel(spec.width, spec.height, image::Rgb([200, 40, 40]));
+        let out = model.features(&[&img, &img]).expect("run");
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0], out[1]);
+        assert_eq!((out[0].pooled.len(), out[0].taps.len()), (1280, 704));
+        // ReLU6 outputs and residual sums: finite, not all zero.
+        assert!(out[0].taps.iter().all(|v| v.is_finite()));
+        assert!(out[0].taps.iter().any(|v| *v != 0.0));
+
+        let mut bad = spec.clone();
+        bad.taps.push("no-such-node".into());
+        let err = CnnModel::load(&bad).unwrap_err().to_string();
+        assert!(err.contains("no tap named `no-such-node`"), "{err}");
     }
 }

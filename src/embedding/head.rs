@@ -63,7 +63,7 @@ pub struct HeadInfo {
     pub version: u32,
     /// The features it was trained on; rows made otherwise are refused.
     pub embedder: EmbedderFingerprint,
-    /// Length of the stored rows it takes (CNN + colour).
+    /// Length of the stored rows it takes (CNN + colour + taps).
     pub input_dim: usize,
     /// Hidden layer width.
     pub hidden_dim: usize,
@@ -81,6 +81,10 @@ pub struct HeadInfo {
     pub instance_weight: f32,
     /// Length of the CNN part of the input rows.
     pub cnn_dim: usize,
+    /// Length of the taps part at the end of the input rows (0 for heads
+    /// made before taps existed).
+    #[serde(default)]
+    pub tap_dim: usize,
     /// Recognition tasks.
     pub tasks: Vec<TaskSpec>,
     /// How it was trained (command, seed, epochs, held-out accuracies).
@@ -208,7 +212,7 @@ impl Head {
                 return Err(bad(p, format!("{name} has {got} values, expected {want}")));
             }
         }
-        if info.cnn_dim > i
+        if info.cnn_dim.saturating_add(info.tap_dim) > i
             || h == 0
             || s == 0
             || c == 0
@@ -274,11 +278,16 @@ impl Head {
     /// Length of the colour part of its search rows (learned + raw).
     pub fn search_colour_dim(&self) -> usize {
         let raw = if self.info.instance_dim > 0 {
-            self.info.input_dim - self.info.cnn_dim
+            self.raw_colour_dim()
         } else {
             0
         };
         self.info.colour_dim + raw
+    }
+
+    /// Length of the colour part of the input rows.
+    fn raw_colour_dim(&self) -> usize {
+        self.info.input_dim - self.info.cnn_dim - self.info.tap_dim
     }
 
     /// Length of the shape part of its search rows (learned + instance).
@@ -322,7 +331,8 @@ impl Head {
             shape.iter_mut().for_each(|v| *v *= ks);
             shape.extend(inst.iter().map(|v| v * ki));
             colour.iter_mut().for_each(|v| *v *= ks);
-            let mut raw = row[self.info.cnn_dim..].to_vec();
+            let mut raw =
+                row[self.info.cnn_dim..self.info.cnn_dim + self.raw_colour_dim()].to_vec();
             l2_normalise(&mut raw);
             colour.extend(raw.iter().map(|v| v * ki));
         }
@@ -333,6 +343,35 @@ impl Head {
     /// The `top` most likely classes of every task for a search row made by
     /// [`Head::apply`].
     pub fn recognise(&self, search_row: &[f32], top: usize) -> Vec<(String, Vec<Guess>)> {
+        self.info
+            .tasks
+            .iter()
+            .zip(self.probabilities(search_row))
+            .map(|(task, probs)| {
+                let mut guesses: Vec<Guess> = probs
+                    .iter()
+                    .zip(&task.classes)
+                    .map(|(&confidence, c)| Guess {
+                        label: c.clone(),
+                        confidence,
+                    })
+                    .collect();
+                guesses.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+                guesses.truncate(top);
+                (task.field.clone(), guesses)
+            })
+            .collect()
+    }
+
+    /// The first task learned on `part` (articleType for the shape part,
+    /// baseColour for the colour part in a Kaggle head).
+    pub fn first_task(&self, part: Part) -> Option<usize> {
+        self.info.tasks.iter().position(|t| t.part == part)
+    }
+
+    /// Per task, the probability of each class (in [`TaskSpec::classes`]
+    /// order) for a search row made by [`Head::apply`].
+    pub fn probabilities(&self, search_row: &[f32]) -> Vec<Vec<f32>> {
         let split = self.search_shape_dim().min(search_row.len());
         let (shape, colour) = search_row.split_at(split);
         // The learned part only (its scale does not change the argmax, and
@@ -357,19 +396,10 @@ impl Head {
                     .map(|p| self.info.scale * dot(p, part) / norm)
                     .collect();
                 let max = logits.iter().copied().fold(f32::MIN, f32::max);
-                let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+                let mut exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
                 let sum: f32 = exp.iter().sum();
-                let mut guesses: Vec<Guess> = exp
-                    .iter()
-                    .zip(&task.classes)
-                    .map(|(e, c)| Guess {
-                        label: c.clone(),
-                        confidence: e / sum,
-                    })
-                    .collect();
-                guesses.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-                guesses.truncate(top);
-                (task.field.clone(), guesses)
+                exp.iter_mut().for_each(|e| *e /= sum);
+                exp
             })
             .collect()
     }
@@ -491,6 +521,7 @@ impl Head {
     pub fn describe(
         embedder: EmbedderFingerprint,
         dims: [usize; 4],
+        tap_dim: usize,
         instance: (usize, f32),
         scale: f32,
         tasks: Vec<TaskSpec>,
@@ -508,6 +539,7 @@ impl Head {
             instance_dim: instance.0,
             instance_weight: instance.1,
             cnn_dim,
+            tap_dim,
             scale,
             tasks,
             training,

@@ -3,6 +3,8 @@
 //! An [`Embedding`] has two unit-length parts: `cnn` (shape and category,
 //! from the model in [`spec`]) and `colour` (from [`colour`]). They are kept
 //! apart so that search can weigh them at query time and explain each score.
+//! A third part, `taps` (pooled intermediate feature maps), is stored for a
+//! trained head to read; search without a head does not use it.
 
 pub mod cnn;
 pub mod colour;
@@ -13,7 +15,7 @@ pub mod spec;
 
 use serde::{Deserialize, Serialize};
 
-pub use cnn::CnnModel;
+pub use cnn::{CnnFeatures, CnnModel};
 pub use colour::{colour_descriptor, ColourSpec};
 pub use spec::{parse_input_size, ModelSpec, TensorLayout};
 
@@ -28,14 +30,18 @@ pub struct Embedding {
     pub cnn: Vec<f32>,
     /// L2-normalised colour descriptor.
     pub colour: Vec<f32>,
+    /// The model's taps, each average-pooled and L2-normalised, scaled so
+    /// that the whole part has unit length (empty for a model without taps).
+    pub taps: Vec<f32>,
 }
 
 impl Embedding {
-    /// The stored row: `cnn` then `colour`.
+    /// The stored row: `cnn`, `colour`, then `taps`.
     pub fn to_row(&self) -> Vec<f32> {
-        let mut row = Vec::with_capacity(self.cnn.len() + self.colour.len());
+        let mut row = Vec::with_capacity(self.cnn.len() + self.colour.len() + self.taps.len());
         row.extend_from_slice(&self.cnn);
         row.extend_from_slice(&self.colour);
+        row.extend_from_slice(&self.taps);
         row
     }
 }
@@ -64,6 +70,10 @@ pub struct EmbedderFingerprint {
     pub cnn_dim: usize,
     /// Colour histogram shape.
     pub colour: ColourSpec,
+    /// Intermediate maps pooled into the `taps` part (none in indexes made
+    /// before taps existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taps: Vec<String>,
     /// Version of the colour/preprocessing code; bumped when they change.
     pub pipeline_version: u32,
 }
@@ -72,7 +82,7 @@ impl std::fmt::Display for EmbedderFingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ({}) at {}x{} {}, colour {}x{}x{}, pipeline v{}",
+            "{} ({}) at {}x{} {}, colour {}x{}x{}, {} taps, pipeline v{}",
             self.model,
             self.model_hash,
             self.input_size[0],
@@ -81,6 +91,7 @@ impl std::fmt::Display for EmbedderFingerprint {
             self.colour.l_bins,
             self.colour.ab_bins,
             self.colour.ab_bins,
+            self.taps.len(),
             self.pipeline_version
         )
     }
@@ -126,6 +137,7 @@ impl Embedder {
             output: spec.output.clone(),
             cnn_dim: cnn.dim(),
             colour,
+            taps: spec.taps.clone(),
             pipeline_version: PIPELINE_VERSION,
         };
         Ok(Embedder {
@@ -155,6 +167,11 @@ impl Embedder {
         self.colour.dim()
     }
 
+    /// Length of the taps part.
+    pub fn tap_dim(&self) -> usize {
+        self.cnn.tap_dim()
+    }
+
     /// Fits a decoded image to the model input and computes its colour.
     pub fn prepare(&self, img: &RgbImage) -> Prepared {
         let fitted = fit(img, &self.cnn.spec().geometry());
@@ -166,14 +183,27 @@ impl Embedder {
     pub fn embed_prepared(&self, batch: &[Prepared]) -> Result<Vec<Embedding>> {
         let images: Vec<&RgbImage> = batch.iter().map(|p| &p.fitted).collect();
         let feats = self.cnn.features(&images)?;
+        let channels = self.cnn.tap_channels();
+        // Each tap weighs the same whatever its width.
+        let tap_scale = 1.0 / (channels.len().max(1) as f32).sqrt();
         Ok(feats
             .into_iter()
             .zip(batch)
-            .map(|(mut cnn, p)| {
+            .map(|(f, p)| {
+                let mut cnn = f.pooled;
                 l2_normalise(&mut cnn);
+                let mut taps = f.taps;
+                let mut start = 0;
+                for &c in channels {
+                    let part = &mut taps[start..start + c];
+                    l2_normalise(part);
+                    part.iter_mut().for_each(|v| *v *= tap_scale);
+                    start += c;
+                }
                 Embedding {
                     cnn,
                     colour: p.colour.clone(),
+                    taps,
                 }
             })
             .collect())

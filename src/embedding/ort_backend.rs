@@ -44,7 +44,43 @@ fn init(lib: &str) -> Result<()> {
 pub struct OrtModel {
     sessions: Vec<Mutex<Session>>,
     input: String,
-    output: String,
+    /// The pooled output, then the taps.
+    outputs: Vec<String>,
+}
+
+/// The model with `extra` intermediate values added to its graph outputs
+/// (ONNX Runtime returns nothing else).
+fn with_outputs(bytes: &[u8], extra: &[String]) -> Result<Vec<u8>> {
+    use prost::Message;
+    use tract_onnx::pb::{type_proto, TypeProto, ValueInfoProto};
+    use tract_onnx::prelude::Framework;
+    if extra.is_empty() {
+        return Ok(bytes.to_vec());
+    }
+    let mut proto = tract_onnx::onnx()
+        .proto_model_for_read(&mut &bytes[..])
+        .map_err(|e| Error::Model(format!("cannot read ONNX: {e:#}")))?;
+    let graph = proto
+        .graph
+        .as_mut()
+        .ok_or_else(|| Error::Model("ONNX model has no graph".into()))?;
+    for name in extra {
+        if graph.output.iter().any(|o| &o.name == name) {
+            continue;
+        }
+        graph.output.push(ValueInfoProto {
+            name: name.clone(),
+            r#type: Some(TypeProto {
+                denotation: String::new(),
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: tract_onnx::pb::tensor_proto::DataType::Float as i32,
+                    shape: None,
+                })),
+            }),
+            doc_string: String::new(),
+        });
+    }
+    Ok(proto.encode_to_vec())
 }
 
 impl OrtModel {
@@ -54,6 +90,7 @@ impl OrtModel {
             return Ok(None);
         };
         init(&lib)?;
+        let bytes = with_outputs(bytes, &spec.taps)?;
         let threads = rayon::current_num_threads().max(1);
         let sessions = (0..threads)
             .map(|_| {
@@ -61,7 +98,7 @@ impl OrtModel {
                     .map_err(model_err)?
                     .with_intra_threads(1)
                     .map_err(model_err)?
-                    .commit_from_memory(bytes)
+                    .commit_from_memory(&bytes)
                     .map(Mutex::new)
                     .map_err(model_err)
             })
@@ -70,12 +107,16 @@ impl OrtModel {
         Ok(Some(OrtModel {
             sessions,
             input: spec.input.clone(),
-            output: spec.output.clone(),
+            outputs: std::iter::once(&spec.output)
+                .chain(&spec.taps)
+                .cloned()
+                .collect(),
         }))
     }
 
     /// Runs a batch: `data` holds `shape` (`[N, 3, H, W]` or `[N, H, W, 3]`).
-    pub fn run(&self, shape: [usize; 4], data: Vec<f32>) -> Result<Vec<f32>> {
+    /// Returns the pooled output, then each tap.
+    pub fn run(&self, shape: [usize; 4], data: Vec<f32>) -> Result<Vec<Vec<f32>>> {
         let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         let tensor = Tensor::from_array((dims, data)).map_err(model_err)?;
         // The worker's own session; callers outside the pool share the first.
@@ -86,10 +127,15 @@ impl OrtModel {
         let outputs = session
             .run(ort::inputs![self.input.as_str() => tensor])
             .map_err(model_err)?;
-        let value = outputs
-            .get(self.output.as_str())
-            .ok_or_else(|| Error::Model(format!("no output named `{}`", self.output)))?;
-        let (_, values) = value.try_extract_tensor::<f32>().map_err(model_err)?;
-        Ok(values.to_vec())
+        self.outputs
+            .iter()
+            .map(|name| {
+                let value = outputs
+                    .get(name.as_str())
+                    .ok_or_else(|| Error::Model(format!("no output named `{name}`")))?;
+                let (_, values) = value.try_extract_tensor::<f32>().map_err(model_err)?;
+                Ok(values.to_vec())
+            })
+            .collect()
     }
 }

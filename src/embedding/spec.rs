@@ -6,10 +6,15 @@
 //! ```json
 //! { "name": "my-resnet", "file": "resnet50.onnx", "input": "data",
 //!   "output": "pool5", "layout": "nchw", "height": 224, "width": 224,
-//!   "fit": "letterbox", "mean": [123.7, 116.3, 103.5], "std": [58.4, 57.1, 57.4] }
+//!   "fit": "letterbox", "mean": [123.7, 116.3, 103.5], "std": [58.4, 57.1, 57.4],
+//!   "taps": ["res4b_branch2c"] }
 //! ```
 //!
 //! `file` is relative to the spec file. `mean`/`std` apply to 0..255 pixel values.
+//! `taps` (optional) names intermediate feature maps that are average-pooled
+//! and stored beside the embedding: a trained head reads them (earlier layers
+//! keep texture and colour that the last layer has pooled away); search
+//! without a head ignores them.
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +63,10 @@ pub struct ModelSpec {
     pub mean: [f32; 3],
     /// Per-channel divisor applied after the mean.
     pub std: [f32; 3],
+    /// Intermediate feature maps (`[N, C, h, w]` for NCHW models, `[N, h, w, C]`
+    /// for NHWC ones) to average-pool and keep for a trained head.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taps: Vec<String>,
 }
 
 fn default_fit() -> Fit {
@@ -71,12 +80,17 @@ pub const DEFAULT_INPUT: (u32, u32) = (160, 120);
 impl ModelSpec {
     /// A built-in model by name: `lite0` or `lite2` (also the full names).
     pub fn builtin(name: &str) -> Option<ModelSpec> {
-        let (name, native) = match name {
-            "lite0" | "efficientnet-lite0" => ("efficientnet-lite0", 224),
-            "lite2" | "efficientnet-lite2" => ("efficientnet-lite2", 260),
+        // The taps are the ends of stages 4, 5 and 6 and the projection of
+        // stage 7 (strides 16, 16, 32, 32): see README, "Learned head".
+        let (name, taps): (&str, &[&str]) = match name {
+            "lite0" | "efficientnet-lite0" => {
+                ("efficientnet-lite0", &["res7", "res10", "res14", "n48_c"])
+            }
+            "lite2" | "efficientnet-lite2" => {
+                ("efficientnet-lite2", &["res10", "res14", "res19", "n63_c"])
+            }
             _ => return None,
         };
-        let _ = native;
         Some(ModelSpec {
             name: name.to_string(),
             file: None,
@@ -88,6 +102,7 @@ impl ModelSpec {
             fit: Fit::Letterbox,
             mean: [127.0; 3],
             std: [128.0; 3],
+            taps: taps.iter().map(|t| t.to_string()).collect(),
         })
     }
 
@@ -139,6 +154,9 @@ impl ModelSpec {
             || self.mean.iter().any(|m| !m.is_finite())
         {
             return Err("`mean` must be finite and `std` finite and non-zero".into());
+        }
+        if self.taps.len() > 16 {
+            return Err(format!("{} taps (at most 16)", self.taps.len()));
         }
         Ok(())
     }

@@ -149,7 +149,7 @@ pub fn build_index(
         }
         Err(e) => return Err(e),
     };
-    let dim = embedder.cnn_dim() + embedder.colour_dim();
+    let dim = embedder.cnn_dim() + embedder.colour_dim() + embedder.tap_dim();
     let old_rows: HashMap<ContentHash, usize> = old
         .as_ref()
         .map(|o| {
@@ -357,6 +357,7 @@ pub fn build_index(
         products: 0,
         cnn_dim: embedder.cnn_dim(),
         colour_dim: embedder.colour_dim(),
+        tap_dim: embedder.tap_dim(),
         vectors_file: String::new(),
         products_file: String::new(),
         search_cnn_dim: 0,

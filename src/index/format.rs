@@ -50,6 +50,10 @@ pub struct Manifest {
     pub cnn_dim: usize,
     /// Length of the colour part of a row.
     pub colour_dim: usize,
+    /// Length of the taps part of a row (pooled intermediate maps, read by
+    /// a trained head; 0 in indexes made before taps existed).
+    #[serde(default)]
+    pub tap_dim: usize,
     /// The vectors file (relative to the directory).
     pub vectors_file: String,
     /// The products file (relative to the directory).
@@ -93,9 +97,9 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Length of a stored row.
+    /// Length of a stored row: CNN part, colour part, taps.
     pub fn dim(&self) -> usize {
-        self.cnn_dim + self.colour_dim
+        self.cnn_dim + self.colour_dim + self.tap_dim
     }
 
     /// Length of a search row.

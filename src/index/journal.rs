@@ -177,6 +177,7 @@ mod tests {
             output: "o".into(),
             cnn_dim: 2,
             colour: ColourSpec::default(),
+            taps: Vec::new(),
             pipeline_version: 1,
         }
     }

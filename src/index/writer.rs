@@ -275,13 +275,15 @@ pub fn commit(
         }
         None => None,
     };
+    let colour_dim = manifest.colour_dim;
     let search: Vec<Vec<f32>> = rows
         .par_iter()
         .map(|r| {
             if let Some(h) = &head {
                 return h.apply(r);
             }
-            let (cnn, colour) = r.split_at(cnn_dim);
+            let (cnn, rest) = r.split_at(cnn_dim);
+            let colour = &rest[..colour_dim];
             let mut s = match &projection {
                 Some(p) => p.apply(cnn),
                 None => cnn.to_vec(),

@@ -51,6 +51,8 @@ pub struct Dataset {
     pub rows: Vec<f32>,
     /// Row length.
     pub dim: usize,
+    /// Length of the taps part at the end of each row.
+    pub tap_dim: usize,
     /// Training rows.
     pub train: Vec<usize>,
     /// Validation rows (from the training ids).
@@ -124,6 +126,7 @@ impl Dataset {
         Ok(Dataset {
             rows: index.vectors().to_vec(),
             dim: index.dim(),
+            tap_dim: index.manifest().tap_dim,
             train,
             validation,
             test,

@@ -484,6 +484,7 @@ pub fn train(
     let info = Head::describe(
         embedder.clone(),
         [dim, opts.hidden_dim, opts.shape_dim, opts.colour_dim],
+        data.tap_dim,
         (opts.instance_dim, opts.instance_weight),
         opts.scale,
         data.tasks.iter().map(|t| t.spec.clone()).collect(),
@@ -576,6 +577,7 @@ pub(crate) mod tests {
         Dataset {
             rows,
             dim,
+            tap_dim: 0,
             train: (0..n).filter(|i| i % 5 != 0 && i % 7 != 0).collect(),
             validation: (0..n).filter(|i| i % 5 != 0 && i % 7 == 0).collect(),
             test: (0..n).filter(|i| i % 5 == 0).collect(),

@@ -62,8 +62,9 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "input_size": m.embedder.input_size,
             "fit": m.embedder.fit,
             "output": m.embedder.output,
+            "taps": m.embedder.taps,
         },
-        "dims": { "cnn": m.cnn_dim, "colour": m.colour_dim },
+        "dims": { "cnn": m.cnn_dim, "colour": m.colour_dim, "taps": m.tap_dim },
         "search_dims": { "shape": m.search_cnn_dim, "colour": m.search_dim() - m.search_cnn_dim },
         "head": head,
         "colour": m.embedder.colour,
@@ -81,7 +82,17 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     println!("products    {} ({} labelled)", index.len(), labelled);
     println!("generation  {}", m.generation);
     println!("model       {}", m.embedder);
-    println!("dimensions  {} cnn + {} colour", m.cnn_dim, m.colour_dim);
+    println!(
+        "dimensions  {} cnn + {} colour + {} taps (pooled {})",
+        m.cnn_dim,
+        m.colour_dim,
+        m.tap_dim,
+        if m.embedder.taps.is_empty() {
+            "none".to_string()
+        } else {
+            m.embedder.taps.join(", ")
+        }
+    );
     match index.head() {
         Some(h) => println!(
             "head        trained ({}): {} learned shape + {} instance + {} learned colour dims; recognises {}",

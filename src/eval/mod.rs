@@ -54,6 +54,8 @@ pub struct EvalOptions {
     pub metric: Metric,
     /// Colour weight.
     pub colour_weight: f32,
+    /// Weight of the catalogue's labels (with a head).
+    pub label_weight: f32,
     /// Sampling seed.
     pub seed: u64,
 }
@@ -65,6 +67,7 @@ impl Default for EvalOptions {
             split: Split::All,
             metric: Metric::Cosine,
             colour_weight: crate::search::DEFAULT_COLOUR_WEIGHT,
+            label_weight: crate::search::DEFAULT_LABEL_WEIGHT,
             seed: sample::SEED,
         }
     }
@@ -96,6 +99,8 @@ pub struct EvalReport {
     pub metric: Metric,
     /// Colour weight used.
     pub colour_weight: f32,
+    /// Label weight used (0 when the index has no head: it has no effect).
+    pub label_weight: f32,
     /// The means.
     pub relevance: Relevances,
     /// Top-1 accuracy of the head's recognition per label field, over the
@@ -159,6 +164,7 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
         filters: Vec::new(),
         metric: opts.metric,
         colour_weight: opts.colour_weight,
+        label_weight: opts.label_weight,
     };
     let per_query: Vec<Result<(Option<RankMetrics>, Option<RankMetrics>)>> = rows
         .par_iter()
@@ -219,6 +225,11 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
         split: opts.split,
         metric: opts.metric,
         colour_weight: opts.colour_weight,
+        label_weight: if index.head().is_some() {
+            opts.label_weight
+        } else {
+            0.0
+        },
         accuracy,
         relevance: Relevances {
             type_: type_mean.mean(),

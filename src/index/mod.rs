@@ -11,6 +11,7 @@
 pub mod build;
 pub mod format;
 pub mod journal;
+pub mod label_classes;
 pub mod payload;
 pub mod projection;
 pub mod reader;

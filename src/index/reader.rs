@@ -14,6 +14,7 @@ use super::search_rows::META_FLOATS;
 use crate::embedding::head::Head;
 use crate::embedding::EmbedderFingerprint;
 use crate::error::{Error, Result};
+use crate::index::label_classes::LabelClasses;
 
 #[cfg(target_endian = "big")]
 compile_error!(
@@ -105,6 +106,8 @@ pub struct Index {
     scales: Mapped,
     projection: Option<Projection>,
     head: Option<Head>,
+    /// The head's classes of every product (with a head only).
+    label_classes: Option<LabelClasses>,
     products: Vec<ProductRecord>,
     by_id: HashMap<String, usize>,
     payload: PayloadIndex,
@@ -201,6 +204,13 @@ impl Index {
             .map(|(i, p)| (p.id.clone(), i))
             .collect();
         let payload = PayloadIndex::build(&products);
+        let search_dim = manifest.search_dim();
+        let label_classes = head.as_ref().map(|h| {
+            let rows = search.f32s();
+            LabelClasses::build(h, &products, |r| {
+                &rows[r * search_dim..(r + 1) * search_dim]
+            })
+        });
         Ok(Index {
             dir: dir.to_path_buf(),
             manifest,
@@ -210,6 +220,7 @@ impl Index {
             scales,
             projection,
             head,
+            label_classes,
             products,
             by_id,
             payload,
@@ -305,7 +316,7 @@ impl Index {
         self.manifest.dim()
     }
 
-    /// The stored row of product `row`: CNN part then colour part.
+    /// The stored row of product `row`: CNN part, colour part, taps.
     pub fn row(&self, row: usize) -> &[f32] {
         let d = self.dim();
         &self.vectors()[row * d..(row + 1) * d]
@@ -341,6 +352,12 @@ impl Index {
         let e = crate::embedding::Embedder::new(&m.model, m.embedder.colour)?;
         self.check_fingerprint(e.fingerprint())?;
         Ok(e)
+    }
+
+    /// The head's class of every product (its catalogue label, or the
+    /// head's guess), when the index has a head.
+    pub fn label_classes(&self) -> Option<&LabelClasses> {
+        self.label_classes.as_ref()
     }
 
     /// The learned head the search rows were made with, if any.

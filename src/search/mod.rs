@@ -15,9 +15,13 @@
 //! cosine (`d^2 = 2 - 2 cos`) and shares the candidate step; it is computed
 //! exactly for the hits. Filters become a row bitset first, so a filtered
 //! search returns k hits whenever at least k rows match.
+//!
+//! With a head, the cosine also gets a label term ([`label_prior`]): exact
+//! per row, so it adds to both bounds and the result stays exact.
 
 pub mod browse;
 pub mod filter;
+pub mod label_prior;
 pub mod metric;
 pub mod topk;
 
@@ -28,6 +32,7 @@ use serde::Serialize;
 
 pub use browse::{browse, Page, NAME_FIELD};
 pub use filter::Filter;
+pub use label_prior::LabelPrior;
 pub use metric::{Metric, Scored};
 use topk::{Candidate, TopK};
 
@@ -44,6 +49,10 @@ pub const MAX_K: usize = 1000;
 /// The default weight of the colour part, chosen by the type+colour
 /// evaluation (see README, "Ablations").
 pub const DEFAULT_COLOUR_WEIGHT: f32 = 0.5;
+
+/// The default weight of the catalogue's labels (with a head, cosine only),
+/// chosen by the evaluation (see README, "Learned head").
+pub const DEFAULT_LABEL_WEIGHT: f32 = 0.7;
 
 /// What to search for.
 #[derive(Debug, Clone)]
@@ -65,6 +74,9 @@ pub struct SearchRequest {
     pub metric: Metric,
     /// Weight of the colour part in `0..=1`.
     pub colour_weight: f32,
+    /// Weight of the catalogue's labels in `0..=1` (see [`label_prior`]);
+    /// used with a head and the cosine metric only.
+    pub label_weight: f32,
 }
 
 impl Default for SearchRequest {
@@ -74,6 +86,7 @@ impl Default for SearchRequest {
             filters: Vec::new(),
             metric: Metric::Cosine,
             colour_weight: DEFAULT_COLOUR_WEIGHT,
+            label_weight: DEFAULT_LABEL_WEIGHT,
         }
     }
 }
@@ -90,6 +103,9 @@ pub struct SearchHit {
     pub shape: f32,
     /// Contribution of colour to `score` (squared distance for Euclidean).
     pub colour: f32,
+    /// Contribution of the catalogue's labels to `score` (cosine with a
+    /// head; else 0).
+    pub label: f32,
     /// Product labels.
     pub labels: Labels,
     /// Row in the index.
@@ -128,6 +144,12 @@ impl SearchRequest {
                 self.colour_weight
             )));
         }
+        if !(0.0..=1.0).contains(&self.label_weight) {
+            return Err(Error::InvalidArgument(format!(
+                "label weight must be in 0..=1, got {}",
+                self.label_weight
+            )));
+        }
         Ok(())
     }
 }
@@ -145,20 +167,29 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
         }
         Query::Embedding(e) => {
             let m = index.manifest();
-            if e.cnn.len() != m.cnn_dim || e.colour.len() != m.colour_dim {
+            if e.cnn.len() != m.cnn_dim
+                || e.colour.len() != m.colour_dim
+                || e.taps.len() != m.tap_dim
+            {
                 return Err(Error::InvalidArgument(format!(
-                    "query has {}+{} dimensions, the index {}+{}",
+                    "query has {}+{}+{} dimensions, the index {}+{}+{}",
                     e.cnn.len(),
                     e.colour.len(),
+                    e.taps.len(),
                     m.cnn_dim,
-                    m.colour_dim
+                    m.colour_dim,
+                    m.tap_dim
                 )));
             }
             (index.query_row(e), None)
         }
     };
     let allowed = filter::compile(&req.filters, index.payload(), index.len())?;
-    let candidates = scan(index, &q, req, allowed.as_deref(), exclude);
+    let prior = match req.metric {
+        Metric::Cosine => LabelPrior::new(index, &q, req.label_weight),
+        Metric::Euclidean => None,
+    };
+    let candidates = scan(index, &q, req, prior.as_ref(), allowed.as_deref(), exclude);
     let cnn_dim = index.manifest().search_cnn_dim;
     let hits = candidates
         .into_iter()
@@ -168,11 +199,15 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
                 .metric
                 .score(&q, index.search_row(row), cnn_dim, req.colour_weight);
             let p = &index.products()[row];
+            let (score, label) = prior
+                .as_ref()
+                .map_or((s.score, 0.0), |l| l.apply(row, s.score));
             SearchHit {
                 id: p.id.clone(),
-                score: s.score,
+                score,
                 shape: s.shape,
                 colour: s.colour,
+                label,
                 labels: p.labels.clone(),
                 row,
             }
@@ -240,9 +275,11 @@ fn scan(
     index: &Index,
     q: &[f32],
     req: &SearchRequest,
+    prior: Option<&LabelPrior<'_>>,
     allowed: Option<&[u64]>,
     exclude: Option<usize>,
 ) -> Vec<Candidate> {
+    let lifted = |r: usize, s: f32| prior.map_or(s, |p| p.apply(r, s).0);
     let n = index.len();
     let dim = index.search_dim();
     let cnn_dim = index.manifest().search_cnn_dim;
@@ -271,10 +308,10 @@ fn scan(
                     };
                 let bound = ws * qc_norm * m[1] + wk * qk_norm * m[3];
                 lower.push(Candidate {
-                    key: approx - bound,
+                    key: lifted(r, approx - bound),
                     row: r as u32,
                 });
-                upper.push((approx + bound, r as u32));
+                upper.push((lifted(r, approx + bound), r as u32));
             });
             (lower, upper)
         })
@@ -295,7 +332,8 @@ fn scan(
             for (ub, r) in upper {
                 if ub >= floor {
                     let x = &search_rows[r as usize * dim..(r as usize + 1) * dim];
-                    let key = metric.rank_key(metric.score(q, x, cnn_dim, w).score);
+                    let score = lifted(r as usize, metric.score(q, x, cnn_dim, w).score);
+                    let key = metric.rank_key(score);
                     top.push(Candidate { key, row: r });
                 }
             }
@@ -424,6 +462,7 @@ mod tests {
                     .collect(),
                 metric,
                 colour_weight: w,
+                label_weight: 0.0,
             };
             let id = format!("p{}", i * 7);
             let row = index.row_of(&id).expect("row");
@@ -469,6 +508,7 @@ mod tests {
         let e = Embedding {
             cnn: raw[..48].to_vec(),
             colour: raw[48..].to_vec(),
+            taps: Vec::new(),
         };
         let hits = search(&index, &Query::Embedding(&e), &req)
             .expect("search")
@@ -492,6 +532,10 @@ mod tests {
             },
             SearchRequest {
                 colour_weight: 1.5,
+                ..Default::default()
+            },
+            SearchRequest {
+                label_weight: f32::NAN,
                 ..Default::default()
             },
         ] {

@@ -40,7 +40,7 @@ fn unknown(key: &str, known: &str) -> ApiError {
 }
 
 /// Parameters of the two search endpoints: `k`, `filter` (repeatable),
-/// `metric`, `colour_weight`.
+/// `metric`, `colour_weight`, `label_weight`.
 pub fn search_request(raw: Option<&str>) -> Result<SearchRequest, ApiError> {
     let mut req = SearchRequest {
         colour_weight: DEFAULT_COLOUR_WEIGHT,
@@ -56,7 +56,13 @@ pub fn search_request(raw: Option<&str>) -> Result<SearchRequest, ApiError> {
                     .map_err(|e: String| ApiError::bad_request(format!("`metric`: {e}")))?
             }
             "colour_weight" => req.colour_weight = number(&key, &value)?,
-            _ => return Err(unknown(&key, "k, filter, metric, colour_weight")),
+            "label_weight" => req.label_weight = number(&key, &value)?,
+            _ => {
+                return Err(unknown(
+                    &key,
+                    "k, filter, metric, colour_weight, label_weight",
+                ))
+            }
         }
     }
     req.validate()?;
@@ -127,6 +133,8 @@ mod tests {
             ("metric=manhattan", "`metric`"),
             ("colour_weight=2", "colour weight"),
             ("colour_weight=NaN", "colour weight"),
+            ("label_weight=-0.1", "label weight"),
+            ("label_weight=inf", "label weight"),
             ("kk=3", "unknown parameter `kk`"),
         ] {
             let e = search_request(Some(q)).unwrap_err();

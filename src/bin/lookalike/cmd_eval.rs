@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use lookalike::eval::instance::{instance_recall, photos_in};
 use lookalike::eval::{evaluate, EvalOptions, QuerySet, Split};
-use lookalike::search::{Metric, SearchRequest, DEFAULT_COLOUR_WEIGHT};
+use lookalike::search::{Metric, SearchRequest, DEFAULT_COLOUR_WEIGHT, DEFAULT_LABEL_WEIGHT};
 use lookalike::Index;
 
 /// Arguments of `eval`.
@@ -24,6 +24,11 @@ pub struct Args {
     /// Weight of colour against shape, 0..=1.
     #[arg(long, default_value_t = DEFAULT_COLOUR_WEIGHT)]
     colour_weight: f32,
+    /// Weight of the catalogue's labels, 0..=1: with a trained head, products
+    /// whose articleType and baseColour are what the query looks like rank
+    /// higher (cosine only; 0 ranks by looks alone).
+    #[arg(long, default_value_t = DEFAULT_LABEL_WEIGHT)]
+    label_weight: f32,
     /// Sampling seed.
     #[arg(long, default_value_t = lookalike::eval::sample::SEED)]
     seed: u64,
@@ -56,12 +61,16 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.colour_weight) {
         bail!("--colour-weight must be in 0..=1");
     }
+    if !(0.0..=1.0).contains(&args.label_weight) {
+        bail!("--label-weight must be in 0..=1");
+    }
     let index = Index::open(index_dir)?;
     let opts = EvalOptions {
         queries,
         split,
         metric: args.metric,
         colour_weight: args.colour_weight,
+        label_weight: args.label_weight,
         seed: args.seed,
     };
     let r = evaluate(&index, &opts)?;
@@ -84,6 +93,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         let req = SearchRequest {
             metric: args.metric,
             colour_weight: args.colour_weight,
+            label_weight: args.label_weight,
             ..SearchRequest::default()
         };
         Some(instance_recall(&index, &embedder, &photos, &req)?)
@@ -98,7 +108,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     }
     let fp = &index.manifest().embedder;
     println!(
-        "{} queries ({} split) over {} products, {} input {}x{} {}, {} colour weight {}, {:.1}s",
+        "{} queries ({} split) over {} products, {} input {}x{} {}, {} colour weight {}, label weight {}, {:.1}s",
         r.queries,
         args.split,
         r.corpus,
@@ -108,6 +118,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         fp.fit,
         r.metric,
         r.colour_weight,
+        r.label_weight,
         r.elapsed.as_secs_f64()
     );
     println!(

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use lookalike::imaging::DecodeLimits;
 use lookalike::search::{
     recognise, recognition_json, search, Filter, Metric, Query, SearchRequest,
-    DEFAULT_COLOUR_WEIGHT,
+    DEFAULT_COLOUR_WEIGHT, DEFAULT_LABEL_WEIGHT,
 };
 use lookalike::Index;
 use serde_json::json;
@@ -38,6 +38,11 @@ pub struct Args {
     /// Weight of colour against shape, 0..=1.
     #[arg(long, default_value_t = DEFAULT_COLOUR_WEIGHT)]
     colour_weight: f32,
+    /// Weight of the catalogue's labels, 0..=1: with a trained head, products
+    /// whose articleType and baseColour are what the query looks like rank
+    /// higher (cosine only; 0 ranks by looks alone).
+    #[arg(long, default_value_t = DEFAULT_LABEL_WEIGHT)]
+    label_weight: f32,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -56,6 +61,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         filters,
         metric: args.metric,
         colour_weight: args.colour_weight,
+        label_weight: args.label_weight,
     };
     req.validate()?;
     let results = match (&args.image, &args.id) {

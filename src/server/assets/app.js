@@ -93,7 +93,8 @@ function card(product, hit, metric) {
   if (hit) {
     const word = metric === 'euclidean' ? 'distance' : 'similarity';
     const s = el('span', 'score', `${word} ${hit.score.toFixed(3)}`);
-    s.title = `shape ${hit.shape.toFixed(3)} + colour ${hit.colour.toFixed(3)}`;
+    s.title = `shape ${hit.shape.toFixed(3)} + colour ${hit.colour.toFixed(3)}`
+      + (hit.label ? ` + labels ${hit.label.toFixed(3)}` : '');
     body.append(s);
   }
   a.append(img, body);

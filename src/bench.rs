@@ -43,7 +43,8 @@ impl Latency {
     }
 }
 
-/// Indexes the first `n` products of `catalog` into a fresh index in `dir`.
+/// Indexes the first `n` products of `catalog` into a fresh index in `dir`,
+/// as `lookalike index` would (with the shipped head where it applies).
 pub fn bench_indexing(
     catalog: &Catalog,
     embedder: &Embedder,
@@ -57,6 +58,10 @@ pub fn bench_indexing(
     let opts = BuildOptions {
         rebuild: true,
         batch_size,
+        search: crate::index::SearchSettings {
+            head: crate::index::HeadChoice::auto(dir, &subset.fields, embedder.fingerprint())?,
+            ..Default::default()
+        },
         ..BuildOptions::default()
     };
     build_index(

@@ -96,6 +96,38 @@ pub enum HeadChoice {
     Use(std::sync::Arc<Head>),
 }
 
+impl HeadChoice {
+    /// `index --head auto`: an existing index in `dir` keeps what it has (a
+    /// head, or none because it was built with `--head none`); a new index
+    /// of a catalogue with every label the shipped Kaggle head learned
+    /// (`fields`), made with the features it was trained on, gets that head.
+    pub fn auto(
+        dir: &Path,
+        fields: &[String],
+        embedder: &crate::embedding::EmbedderFingerprint,
+    ) -> Result<HeadChoice> {
+        if super::reader::read_manifest(dir).is_ok() {
+            return Ok(HeadChoice::Keep);
+        }
+        let Some(head) = crate::embedding::head::builtin_kaggle()? else {
+            return Ok(HeadChoice::Keep);
+        };
+        let labelled = head
+            .info
+            .tasks
+            .iter()
+            .all(|t| fields.iter().any(|f| f == &t.field));
+        if labelled && &head.info.embedder == embedder {
+            tracing::info!(
+                "using the head trained on the Kaggle catalogue (--head none to index without)"
+            );
+            Ok(HeadChoice::Use(Arc::new(head)))
+        } else {
+            Ok(HeadChoice::Keep)
+        }
+    }
+}
+
 /// How search rows are derived from stored rows at commit time.
 #[derive(Debug, Clone)]
 pub struct SearchSettings {

@@ -64,30 +64,11 @@ fn choose_head(
 ) -> Result<HeadChoice> {
     match arg {
         "none" => Ok(HeadChoice::Remove),
-        "auto" => {
-            // An existing index keeps what it has (a head, or none because
-            // it was built with `--head none`); only a new one gets the
-            // shipped head.
-            if read_manifest(index).is_ok() {
-                return Ok(HeadChoice::Keep);
-            }
-            let Some(head) = lookalike::embedding::head::builtin_kaggle()? else {
-                return Ok(HeadChoice::Keep);
-            };
-            let labelled = head
-                .info
-                .tasks
-                .iter()
-                .all(|t| catalog.fields.iter().any(|f| f == &t.field));
-            if labelled && &head.info.embedder == embedder.fingerprint() {
-                tracing::info!(
-                    "using the head trained on the Kaggle catalogue (--head none to index without)"
-                );
-                Ok(HeadChoice::Use(Arc::new(head)))
-            } else {
-                Ok(HeadChoice::Keep)
-            }
-        }
+        "auto" => Ok(HeadChoice::auto(
+            index,
+            &catalog.fields,
+            embedder.fingerprint(),
+        )?),
         file => {
             let head = Head::load(Path::new(file))?;
             head.check_embedder(embedder.fingerprint(), index)?;

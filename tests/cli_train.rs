@@ -44,6 +44,34 @@ async fn train_one_epoch_then_search_and_recognise() {
     let guess = &hits["recognised"]["articleType"][0];
     assert!(guess["label"].is_string() && guess["confidence"].as_f64().expect("conf") > 0.0);
     assert!(hits["recognised"]["baseColour"][0]["label"].is_string());
+    // Each score is explained: looks (shape + colour) plus the catalogue's labels.
+    for h in hits["hits"].as_array().expect("hits") {
+        let part = |k: &str| h[k].as_f64().expect(k);
+        let (score, label) = (part("score"), part("label"));
+        assert!(
+            (score - part("shape") - part("colour") - label).abs() < 1e-4,
+            "{h}"
+        );
+        let looks = part("shape") + part("colour");
+        assert!(label >= 0.0 && label <= 0.7 * (1.0 - looks) + 1e-4, "{h}");
+    }
+    let looks = common::json(&[
+        "search",
+        "--index",
+        idx,
+        "--id",
+        &ids[3],
+        "--json",
+        "-k",
+        "5",
+        "--label-weight",
+        "0",
+    ]);
+    assert!(looks["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .all(|h| h["label"] == 0.0));
     let image = catalog.join("images").join(format!("{}.jpg", ids[9]));
     let by_image = common::json(&[
         "search",

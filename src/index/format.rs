@@ -160,3 +160,26 @@ pub fn is_generation_file(name: &str) -> bool {
 pub fn manifest_path(dir: &Path) -> PathBuf {
     dir.join(MANIFEST)
 }
+
+/// A manifest for a test index of `cnn_dim + colour_dim` rows made by
+/// `embedder` (JSON of an [`EmbedderFingerprint`]), before its first commit.
+#[cfg(test)]
+pub(crate) fn test_manifest(
+    cnn_dim: usize,
+    colour_dim: usize,
+    embedder: serde_json::Value,
+    fields: &[&str],
+) -> Manifest {
+    serde_json::from_value(serde_json::json!({
+        "format": FORMAT_NAME, "version": FORMAT_VERSION, "generation": 0, "products": 0,
+        "cnn_dim": cnn_dim, "colour_dim": colour_dim, "vectors_file": "", "products_file": "",
+        "search_cnn_dim": 0, "search_file": "", "codes_file": "", "scales_file": "",
+        "projection_file": null, "embedder": embedder,
+        "model": {
+            "name": "test", "input": "i", "output": "o", "layout": "nchw", "height": 8, "width": 8,
+            "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]
+        },
+        "catalog_root": "/", "fields": fields, "committed_at": 0
+    }))
+    .expect("test manifest")
+}

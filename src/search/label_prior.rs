@@ -73,8 +73,9 @@ mod tests {
     use std::sync::Arc;
 
     use crate::catalog::Labels;
+    use crate::index::format::test_manifest;
     use crate::index::writer::{commit, HeadChoice, WriteLock};
-    use crate::index::{Index, Manifest, ProductRecord, SearchSettings};
+    use crate::index::{Index, ProductRecord, SearchSettings};
     use crate::search::{search, Metric, Query, SearchRequest};
     use crate::training::model::tests::{fingerprint, small_options, synthetic};
     use crate::training::train;
@@ -105,18 +106,8 @@ mod tests {
                 }
             })
             .collect();
-        let manifest: Manifest = serde_json::from_value(serde_json::json!({
-            "format": "lookalike-index", "version": 1, "generation": 0, "products": 0,
-            "cnn_dim": 12, "colour_dim": 4, "vectors_file": "", "products_file": "",
-            "search_cnn_dim": 0, "search_file": "", "codes_file": "", "scales_file": "",
-            "projection_file": null, "embedder": fingerprint("m"),
-            "model": {
-                "name": "m", "input": "i", "output": "o", "layout": "nchw", "height": 8, "width": 8,
-                "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]
-            },
-            "catalog_root": "/", "fields": ["articleType", "baseColour"], "committed_at": 0
-        }))
-        .expect("manifest");
+        let embedder = serde_json::to_value(fingerprint("m")).expect("fingerprint");
+        let manifest = test_manifest(12, 4, embedder, &["articleType", "baseColour"]);
         let rows: Vec<&[f32]> = data.rows.chunks(data.dim).collect();
         let settings = SearchSettings {
             head: HeadChoice::Use(Arc::new(head)),

@@ -349,7 +349,7 @@ mod tests {
     use crate::catalog::Labels;
     use crate::eval::sample::SplitMix64;
     use crate::index::writer::{commit, WriteLock};
-    use crate::index::{Manifest, ProductRecord, SearchSettings};
+    use crate::index::{ProductRecord, SearchSettings};
 
     /// Writes an index of `n` random unit rows (cnn 48 | colour 16).
     pub(crate) fn random_index(
@@ -384,23 +384,12 @@ mod tests {
                 }
             })
             .collect();
-        let manifest: Manifest = serde_json::from_value(serde_json::json!({
-            "format": "lookalike-index", "version": 1, "generation": 0, "products": 0,
-            "cnn_dim": 48, "colour_dim": 16, "vectors_file": "", "products_file": "",
-            "search_cnn_dim": 0, "search_file": "", "codes_file": "", "scales_file": "",
-            "projection_file": null,
-            "embedder": {
-                "model": "test", "model_hash": "0", "input_size": [8, 8], "fit": "letterbox",
-                "layout": "nchw", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "output": "o",
-                "cnn_dim": 48, "colour": crate::embedding::ColourSpec::default(), "pipeline_version": 1
-            },
-            "model": {
-                "name": "test", "input": "i", "output": "o", "layout": "nchw", "height": 8, "width": 8,
-                "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]
-            },
-            "catalog_root": "/", "fields": ["gender"], "committed_at": 0
-        }))
-        .expect("manifest");
+        let embedder = serde_json::json!({
+            "model": "test", "model_hash": "0", "input_size": [8, 8], "fit": "letterbox",
+            "layout": "nchw", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "output": "o",
+            "cnn_dim": 48, "colour": crate::embedding::ColourSpec::default(), "pipeline_version": 1
+        });
+        let manifest = crate::index::format::test_manifest(48, 16, embedder, &["gender"]);
         let lock = WriteLock::acquire(dir).expect("lock");
         let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
         commit(&lock, manifest, &refs, &products, settings).expect("commit");

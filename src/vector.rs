@@ -6,69 +6,51 @@
 //! lanes by itself). On x86-64 the same code is also compiled with AVX2+FMA
 //! and picked at run time when the CPU has it.
 
-/// Dot product of two equal-length slices.
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            return unsafe { dot_avx2(a, b) };
+/// Generates `pub fn $name(a: &[f32], b: &[$t]) -> f32`, the lane sum of
+/// `$term(a[i], b[i])`, with an AVX2+FMA copy of the same loop chosen at run
+/// time, and `$portable`, the copy without it (for tests).
+macro_rules! kernel {
+    ($(#[$doc:meta])* $name:ident, $avx2:ident, $portable:ident, $t:ty, $term:expr) => {
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(a: &[f32], b: &[$t]) -> f32 {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if has_avx2_fma() {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                    return unsafe { $avx2(a, b) };
+                }
+            }
+            $portable(a, b)
         }
-    }
-    dot_portable(a, b)
+
+        #[inline]
+        fn $portable(a: &[f32], b: &[$t]) -> f32 {
+            lane_sum(a, b, $term)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $avx2(a: &[f32], b: &[$t]) -> f32 {
+            lane_sum(a, b, $term)
+        }
+    };
 }
 
-/// Squared Euclidean distance of two equal-length slices.
-#[inline]
-pub fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            return unsafe { squared_l2_avx2(a, b) };
-        }
-    }
-    squared_l2_portable(a, b)
-}
-
-/// Dot product of f32 `a` with i8 codes `b` (scale applied by the caller).
-#[inline]
-pub fn dot_i8(a: &[f32], b: &[i8]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            return unsafe { dot_i8_avx2(a, b) };
-        }
-    }
-    dot_i8_body(a, b)
-}
-
-#[inline(always)]
-fn dot_i8_body(a: &[f32], b: &[i8]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cb = b.chunks_exact(LANES);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for i in 0..LANES {
-            acc[i] += x[i] * f32::from(y[i]);
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        sum += x * f32::from(*y);
-    }
-    sum
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_i8_avx2(a: &[f32], b: &[i8]) -> f32 {
-    dot_i8_body(a, b)
-}
+// Plain multiply-then-add (not `mul_add`): without an FMA target feature,
+// `mul_add` is a slow libm call, and the AVX2 build vectorises this as is.
+kernel!(
+    /// Dot product of two equal-length slices.
+    dot, dot_avx2, dot_portable, f32, |x, y| x * y
+);
+kernel!(
+    /// Squared Euclidean distance of two equal-length slices.
+    squared_l2, squared_l2_avx2, squared_l2_portable, f32, |x, y| (x - y) * (x - y)
+);
+kernel!(
+    /// Dot product of f32 `a` with i8 codes `b` (scale applied by the caller).
+    dot_i8, dot_i8_avx2, dot_i8_portable, i8, |x, y| x * f32::from(y)
+);
 
 /// Scales `v` to unit length (leaves an all-zero vector as it is).
 pub fn l2_normalise(v: &mut [f32]) {
@@ -99,10 +81,11 @@ fn has_avx2_fma() -> bool {
 
 const LANES: usize = 16;
 
-// Plain multiply-then-add (not `mul_add`): without an FMA target feature,
-// `mul_add` is a slow libm call, and the AVX2 build vectorises this as is.
+/// The sum of `term(a[i], b[i])` over the common length, in `LANES`
+/// independent accumulators; inlined into each kernel so that each copy is
+/// vectorised for its target features.
 #[inline(always)]
-fn dot_body(a: &[f32], b: &[f32]) -> f32 {
+fn lane_sum<T: Copy>(a: &[f32], b: &[T], term: impl Fn(f32, T) -> f32) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0f32; LANES];
@@ -110,54 +93,14 @@ fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     let mut cb = b.chunks_exact(LANES);
     for (x, y) in (&mut ca).zip(&mut cb) {
         for i in 0..LANES {
-            acc[i] += x[i] * y[i];
+            acc[i] += term(x[i], y[i]);
         }
     }
     let mut sum: f32 = acc.iter().sum();
     for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        sum += x * y;
+        sum += term(*x, *y);
     }
     sum
-}
-
-#[inline(always)]
-fn squared_l2_body(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cb = b.chunks_exact(LANES);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for i in 0..LANES {
-            let d = x[i] - y[i];
-            acc[i] += d * d;
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        sum += (x - y) * (x - y);
-    }
-    sum
-}
-
-fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    dot_body(a, b)
-}
-
-fn squared_l2_portable(a: &[f32], b: &[f32]) -> f32 {
-    squared_l2_body(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    dot_body(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn squared_l2_avx2(a: &[f32], b: &[f32]) -> f32 {
-    squared_l2_body(a, b)
 }
 
 #[cfg(test)]
@@ -209,6 +152,6 @@ mod tests {
             .map(|(x, c)| f64::from(*x) * f64::from(*c))
             .sum();
         assert!((f64::from(dot_i8(&a, &codes)) - naive_i8).abs() < 1e-2);
-        assert!((dot_i8_body(&a, &codes) - dot_i8(&a, &codes)).abs() < 1e-2);
+        assert!((dot_i8_portable(&a, &codes) - dot_i8(&a, &codes)).abs() < 1e-2);
     }
 }

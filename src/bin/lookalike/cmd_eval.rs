@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use lookalike::eval::instance::{instance_recall, photos_in};
 use lookalike::eval::{evaluate, EvalOptions, QuerySet, Split};
-use lookalike::search::{Metric, SearchRequest, DEFAULT_COLOUR_WEIGHT, DEFAULT_LABEL_WEIGHT};
+use lookalike::search::SearchRequest;
+
+use crate::ranking::RankingArgs;
 use lookalike::Index;
 
 /// Arguments of `eval`.
@@ -18,17 +20,8 @@ pub struct Args {
     /// `all`: any product may be a query; `test`: only ids with id % 5 == 0.
     #[arg(long, default_value = "all")]
     split: String,
-    /// Similarity metric.
-    #[arg(long, default_value = "cosine")]
-    metric: Metric,
-    /// Weight of colour against shape, 0..=1.
-    #[arg(long, default_value_t = DEFAULT_COLOUR_WEIGHT)]
-    colour_weight: f32,
-    /// Weight of the catalogue's labels, 0..=1: with a trained head, products
-    /// whose articleType and baseColour are what the query looks like rank
-    /// higher (cosine only; 0 ranks by looks alone).
-    #[arg(long, default_value_t = DEFAULT_LABEL_WEIGHT)]
-    label_weight: f32,
+    #[command(flatten)]
+    ranking: RankingArgs,
     /// Sampling seed.
     #[arg(long, default_value_t = lookalike::eval::sample::SEED)]
     seed: u64,
@@ -58,19 +51,17 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         "test" => Split::Test,
         s => bail!("--split must be `all` or `test`, got `{s}`"),
     };
-    if !(0.0..=1.0).contains(&args.colour_weight) {
-        bail!("--colour-weight must be in 0..=1");
-    }
-    if !(0.0..=1.0).contains(&args.label_weight) {
-        bail!("--label-weight must be in 0..=1");
-    }
+    // Checks the weights before the index is read.
+    let req = args
+        .ranking
+        .request(SearchRequest::default().k, Vec::new())?;
     let index = Index::open(index_dir)?;
     let opts = EvalOptions {
         queries,
         split,
-        metric: args.metric,
-        colour_weight: args.colour_weight,
-        label_weight: args.label_weight,
+        metric: req.metric,
+        colour_weight: req.colour_weight,
+        label_weight: req.label_weight,
         seed: args.seed,
     };
     let r = evaluate(&index, &opts)?;
@@ -90,12 +81,6 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         None
     } else {
         let embedder = index.embedder()?;
-        let req = SearchRequest {
-            metric: args.metric,
-            colour_weight: args.colour_weight,
-            label_weight: args.label_weight,
-            ..SearchRequest::default()
-        };
         Some(instance_recall(&index, &embedder, &photos, &req)?)
     };
     if args.json {

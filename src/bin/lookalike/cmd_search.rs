@@ -6,14 +6,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use lookalike::imaging::DecodeLimits;
-use lookalike::search::{
-    recognise, recognition_json, search, Filter, Metric, Query, SearchRequest,
-    DEFAULT_COLOUR_WEIGHT, DEFAULT_LABEL_WEIGHT,
-};
+use lookalike::search::{recognise, recognition_json, search, Filter, Query};
 use lookalike::Index;
 use serde_json::json;
 
 use crate::output::clip;
+use crate::ranking::RankingArgs;
 
 /// Arguments of `search`.
 #[derive(Debug, clap::Args)]
@@ -32,17 +30,8 @@ pub struct Args {
     /// `year>=2012`; repeat to combine (AND).
     #[arg(long = "filter", value_name = "EXPR")]
     filters: Vec<String>,
-    /// Similarity metric.
-    #[arg(long, default_value = "cosine")]
-    metric: Metric,
-    /// Weight of colour against shape, 0..=1.
-    #[arg(long, default_value_t = DEFAULT_COLOUR_WEIGHT)]
-    colour_weight: f32,
-    /// Weight of the catalogue's labels, 0..=1: with a trained head, products
-    /// whose articleType and baseColour are what the query looks like rank
-    /// higher (cosine only; 0 ranks by looks alone).
-    #[arg(long, default_value_t = DEFAULT_LABEL_WEIGHT)]
-    label_weight: f32,
+    #[command(flatten)]
+    ranking: RankingArgs,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -56,14 +45,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         .iter()
         .map(|f| Filter::parse(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let req = SearchRequest {
-        k: args.k,
-        filters,
-        metric: args.metric,
-        colour_weight: args.colour_weight,
-        label_weight: args.label_weight,
-    };
-    req.validate()?;
+    let req = args.ranking.request(args.k, filters)?;
     let results = match (&args.image, &args.id) {
         (Some(path), _) => {
             let bytes =
@@ -111,7 +93,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         println!(
             "rank  {:<10} {:>7}  {:<18} {:<12} name",
             "id",
-            args.metric.to_string(),
+            args.ranking.metric.to_string(),
             "articleType",
             "colour"
         );

@@ -8,6 +8,7 @@ mod cmd_search;
 mod cmd_serve;
 mod cmd_train;
 mod output;
+mod ranking;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,5 +1,6 @@
 //! Training data: the index's stored rows and their labels, split by id.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::embedding::head::{Part, TaskSpec};
@@ -46,9 +47,10 @@ pub struct Task {
 
 /// Everything training needs from an index.
 #[derive(Debug, Clone)]
-pub struct Dataset {
-    /// Rows of the index (stored vectors), row-major.
-    pub rows: Vec<f32>,
+pub struct Dataset<'a> {
+    /// Rows of the index (stored vectors), row-major: borrowed from the
+    /// index's memory map (400 MB for the Kaggle catalogue), not copied.
+    pub rows: Cow<'a, [f32]>,
     /// Row length.
     pub dim: usize,
     /// Length of the taps part at the end of each row.
@@ -63,9 +65,9 @@ pub struct Dataset {
     pub tasks: Vec<Task>,
 }
 
-impl Dataset {
+impl<'a> Dataset<'a> {
     /// Reads the rows and labels of `index`.
-    pub fn from_index(index: &Index) -> Result<Dataset> {
+    pub fn from_index(index: &'a Index) -> Result<Dataset<'a>> {
         let n = index.len();
         let (mut train, mut validation, mut test) = (Vec::new(), Vec::new(), Vec::new());
         for (r, p) in index.products().iter().enumerate() {
@@ -124,7 +126,7 @@ impl Dataset {
             )));
         }
         Ok(Dataset {
-            rows: index.vectors().to_vec(),
+            rows: Cow::Borrowed(index.vectors()),
             dim: index.dim(),
             tap_dim: index.manifest().tap_dim,
             train,

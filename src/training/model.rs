@@ -546,7 +546,7 @@ pub(crate) mod tests {
 
     /// Three "types" told apart by the first 12 values and two "colours" by
     /// the last 4, under noise: a head must learn both.
-    pub(crate) fn synthetic(n: usize) -> Dataset {
+    pub(crate) fn synthetic(n: usize) -> Dataset<'static> {
         let mut rng = SplitMix64(7);
         let mut noise = move || ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 1.2;
         let dim = 16;
@@ -575,7 +575,7 @@ pub(crate) mod tests {
             targets,
         };
         Dataset {
-            rows,
+            rows: rows.into(),
             dim,
             tap_dim: 0,
             train: (0..n).filter(|i| i % 5 != 0 && i % 7 != 0).collect(),

@@ -82,10 +82,9 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         instance_weight: args.instance_weight,
         ..TrainOptions::default()
     };
-    let (data, fingerprint) = {
-        let index = Index::open(index_dir)?;
-        (Dataset::from_index(&index)?, index.fingerprint().clone())
-    };
+    let index = Index::open(index_dir)?;
+    let data = Dataset::from_index(&index)?;
+    let fingerprint = index.fingerprint().clone();
     tracing::info!(
         "training on {} products ({} for validation, {} held out for testing); tasks: {}",
         data.train.len(),

@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use crate::embedding::head::{Head, Part};
 use crate::index::ProductRecord;
 
@@ -37,7 +39,7 @@ impl LabelClasses {
     pub fn build<'a>(
         head: &Head,
         products: &[ProductRecord],
-        search_row: impl Fn(usize) -> &'a [f32],
+        search_row: impl Fn(usize) -> &'a [f32] + Sync,
     ) -> LabelClasses {
         let classes = |part: Part| {
             let task = head.first_task(part)?;
@@ -52,21 +54,23 @@ impl LabelClasses {
                 .enumerate()
                 .map(|(i, c)| (c.as_str(), i as u16))
                 .collect();
-            let mut guessed = 0;
-            let class = products
-                .iter()
+            // Guessing runs the head's classifiers: in parallel, as a
+            // catalogue without labels guesses every row.
+            let (class, guesses): (Vec<u16>, Vec<bool>) = products
+                .par_iter()
                 .enumerate()
                 .map(|(r, p)| {
                     let known = p
                         .labels
                         .get(&spec.field)
                         .and_then(|v| by_name.get(v).copied());
-                    known.unwrap_or_else(|| {
-                        guessed += 1;
-                        argmax(&head.probabilities(search_row(r))[task])
-                    })
+                    match known {
+                        Some(c) => (c, false),
+                        None => (argmax(&head.probabilities(search_row(r))[task]), true),
+                    }
                 })
-                .collect();
+                .unzip();
+            let guessed = guesses.iter().filter(|g| **g).count();
             Some(TaskClasses {
                 task,
                 class,

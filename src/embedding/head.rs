@@ -1,13 +1,14 @@
-//! A learned head: maps a stored row (CNN features | colour descriptor) to a
-//! search row (shape part | colour part) and recognises labels.
+//! A learned head: maps a stored row (CNN features | colour descriptor |
+//! taps) to a search row (shape part | colour part) and recognises labels.
 //!
 //! ```text
-//! x        = (row - mean) / std                       [input]
+//! x        = (row - mean) / std                       [input = cnn + colour + taps]
 //! h        = relu(W1 x + b1)                           [hidden]
 //! shape    = normalise(Ws h + bs)                      [shape_dim]
 //! instance = normalise(Pr (cnn - m))                   [instance_dim]
 //! colour   = normalise(Wc h + bc)                      [colour_dim]
 //! search row = (sqrt(1-b) shape | sqrt(b) instance | sqrt(1-b) colour | sqrt(b) raw colour)
+//! (raw colour: the colour descriptor of the row, normalised)
 //! P(label) = softmax(scale * prototypes . part)        per task
 //! ```
 //!

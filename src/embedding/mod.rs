@@ -217,12 +217,6 @@ impl Embedder {
             .ok_or_else(|| crate::Error::Model("model returned no output".into()))
     }
 
-    /// Decodes and embeds image bytes (an upload, a query file).
-    pub fn embed_bytes(&self, bytes: &[u8], limits: &DecodeLimits) -> Result<Embedding> {
-        let img = decode(bytes, limits)?;
-        self.embed_image(&img)
-    }
-
     /// Decodes and embeds a query image, first shrinking it to the
     /// catalogue's typical image size `catalog_size` (`[width, height]`, see
     /// [`crate::imaging::shrink_to`]) when it is larger.
@@ -233,9 +227,7 @@ impl Embedder {
         catalog_size: Option<[u32; 2]>,
     ) -> Result<Embedding> {
         let img = decode(bytes, limits)?;
-        match catalog_size.and_then(|[w, h]| crate::imaging::shrink_to(&img, w, h)) {
-            Some(small) => self.embed_image(&small),
-            None => self.embed_image(&img),
-        }
+        let small = catalog_size.and_then(|[w, h]| crate::imaging::shrink_to(&img, w, h));
+        self.embed_image(small.as_ref().unwrap_or(&img))
     }
 }

@@ -300,15 +300,13 @@ impl Index {
     /// Turns an embedding into a search row (through the head, or by
     /// projecting its CNN part).
     pub fn query_row(&self, e: &crate::embedding::Embedding) -> Vec<f32> {
-        if let Some(h) = &self.head {
-            return h.apply(&e.to_row());
-        }
-        let mut row = match &self.projection {
-            Some(p) => p.apply(&e.cnn),
-            None => e.cnn.clone(),
-        };
-        row.extend_from_slice(&e.colour);
-        row
+        super::search_rows::of(
+            &e.to_row(),
+            self.manifest.cnn_dim,
+            self.manifest.colour_dim,
+            self.head.as_ref(),
+            self.projection.as_ref(),
+        )
     }
 
     /// Length of a row.

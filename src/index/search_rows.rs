@@ -1,8 +1,8 @@
 //! The search representation: short rows that the scan reads, derived from
 //! the stored vectors at commit time.
 //!
-//! A search row is `[projected CNN (d) | colour]`, both parts unit length,
-//! kept twice:
+//! A search row is `[projected CNN (d) | colour]`, both parts unit length
+//! (or what a trained head makes of the stored row, see [`of`]), kept twice:
 //!
 //! * `search-G.f32`: exact f32 rows, read only for a few candidates;
 //! * `codes-G.i8` + `scales-G.f32`: each part quantised to i8 with one scale
@@ -14,6 +14,32 @@
 use std::io::Write;
 
 use rayon::prelude::*;
+
+use super::projection::Projection;
+use crate::embedding::head::Head;
+
+/// The search row of a stored row (CNN part, colour part, taps): the head's
+/// output when there is one, else the CNN part (projected when there is a
+/// projection) then the colour part. Commits make every product's row this
+/// way and searches make the query's, so the two always compare.
+pub fn of(
+    row: &[f32],
+    cnn_dim: usize,
+    colour_dim: usize,
+    head: Option<&Head>,
+    projection: Option<&Projection>,
+) -> Vec<f32> {
+    if let Some(h) = head {
+        return h.apply(row);
+    }
+    let (cnn, rest) = row.split_at(cnn_dim);
+    let mut s = match projection {
+        Some(p) => p.apply(cnn),
+        None => cnn.to_vec(),
+    };
+    s.extend_from_slice(&rest[..colour_dim]);
+    s
+}
 
 /// Per-row quantisation data: scale and error norm of the CNN part, then of
 /// the colour part.

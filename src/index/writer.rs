@@ -188,7 +188,8 @@ fn choose_head(dir: &Path, manifest: &Manifest, choice: &HeadChoice) -> Result<O
             let h = Arc::new(Head::load(&dir.join(file))?);
             if h.info.embedder != manifest.embedder {
                 tracing::warn!(
-                    "the index's head was trained on other features ({}); it is dropped,                      run `lookalike train` again",
+                    "the index's head was trained on other features ({}); it is dropped, \
+                     run `lookalike train` again",
                     h.info.embedder
                 );
                 return Ok(None);
@@ -310,19 +311,7 @@ pub fn commit(
     let colour_dim = manifest.colour_dim;
     let search: Vec<Vec<f32>> = rows
         .par_iter()
-        .map(|r| {
-            if let Some(h) = &head {
-                return h.apply(r);
-            }
-            let (cnn, rest) = r.split_at(cnn_dim);
-            let colour = &rest[..colour_dim];
-            let mut s = match &projection {
-                Some(p) => p.apply(cnn),
-                None => cnn.to_vec(),
-            };
-            s.extend_from_slice(colour);
-            s
-        })
+        .map(|r| search_rows::of(r, cnn_dim, colour_dim, head.as_deref(), projection.as_ref()))
         .collect();
     let (codes, scales) = search_rows::build(&search, manifest.search_cnn_dim);
     write_atomic(&dir.join(&manifest.search_file), |w| {

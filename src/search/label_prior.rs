@@ -34,8 +34,8 @@ impl<'a> LabelPrior<'a> {
         if weight <= 0.0 {
             return None;
         }
-        let probs = head.probabilities(q);
-        let part = |t: &'a TaskClasses| (t.class.as_slice(), probs[t.task].clone());
+        let mut probs = head.probabilities(q);
+        let part = |t: &'a TaskClasses| (t.class.as_slice(), std::mem::take(&mut probs[t.task]));
         let parts: Vec<_> = classes
             .kind
             .iter()

@@ -130,7 +130,7 @@ pub struct SearchResults {
 const CHUNK: usize = 2048;
 
 impl SearchRequest {
-    /// Checks `k` and the colour weight.
+    /// Checks `k` and the weights.
     pub fn validate(&self) -> Result<()> {
         if self.k == 0 || self.k > MAX_K {
             return Err(Error::InvalidArgument(format!(
@@ -138,17 +138,12 @@ impl SearchRequest {
                 self.k
             )));
         }
-        if !(0.0..=1.0).contains(&self.colour_weight) {
-            return Err(Error::InvalidArgument(format!(
-                "colour weight must be in 0..=1, got {}",
-                self.colour_weight
-            )));
-        }
-        if !(0.0..=1.0).contains(&self.label_weight) {
-            return Err(Error::InvalidArgument(format!(
-                "label weight must be in 0..=1, got {}",
-                self.label_weight
-            )));
+        for (name, w) in [("colour", self.colour_weight), ("label", self.label_weight)] {
+            if !(0.0..=1.0).contains(&w) {
+                return Err(Error::InvalidArgument(format!(
+                    "{name} weight must be in 0..=1, got {w}"
+                )));
+            }
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Query-string parameters, parsed by hand so that `filter` can repeat and
 //! every bad value gets a 400 that names it.
 
-use crate::search::{Filter, SearchRequest, DEFAULT_COLOUR_WEIGHT, MAX_K};
+use crate::search::{Filter, SearchRequest, MAX_K};
 
 use super::error::ApiError;
 
@@ -42,10 +42,7 @@ fn unknown(key: &str, known: &str) -> ApiError {
 /// Parameters of the two search endpoints: `k`, `filter` (repeatable),
 /// `metric`, `colour_weight`, `label_weight`.
 pub fn search_request(raw: Option<&str>) -> Result<SearchRequest, ApiError> {
-    let mut req = SearchRequest {
-        colour_weight: DEFAULT_COLOUR_WEIGHT,
-        ..SearchRequest::default()
-    };
+    let mut req = SearchRequest::default();
     for (key, value) in pairs(raw) {
         match key.as_str() {
             "k" => req.k = count(&key, &value, MAX_K)?,

@@ -8,6 +8,7 @@ use lookalike::eval::instance::{instance_recall, photos_in};
 use lookalike::eval::{evaluate, EvalOptions, QuerySet, Split};
 use lookalike::search::SearchRequest;
 
+use crate::output::accuracies;
 use crate::ranking::RankingArgs;
 use lookalike::Index;
 
@@ -144,14 +145,9 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     }
     match &index.manifest().head_file {
         Some(_) => {
-            let acc: Vec<String> = r
-                .accuracy
-                .iter()
-                .map(|(f, a)| format!("{f} {a:.3}"))
-                .collect();
             println!(
                 "head: trained; recognition top-1 accuracy: {}",
-                acc.join(", ")
+                accuracies(&r.accuracy)
             );
             if split != Split::Test {
                 println!(

@@ -12,7 +12,7 @@ use lookalike::index::HeadChoice;
 use lookalike::training::{train, Dataset, TrainOptions};
 use lookalike::Index;
 
-use crate::output::{progress_bar, secs};
+use crate::output::{accuracies, progress_bar, secs};
 
 /// Arguments of `train`.
 #[derive(Debug, clap::Args)]
@@ -102,18 +102,13 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         &fingerprint,
         &opts,
         |e| {
-            let acc: Vec<String> = e
-                .accuracy
-                .iter()
-                .map(|(f, a)| format!("{f} {a:.3}"))
-                .collect();
             bar.suspend(|| {
                 eprintln!(
                     "epoch {:>2}/{}  loss {:.4}  validation accuracy: {}  ({})",
                     e.epoch,
                     opts.epochs,
                     e.loss,
-                    acc.join(", "),
+                    accuracies(e.accuracy.iter().map(|(f, a)| (f, a))),
                     secs(e.took)
                 )
             });
@@ -153,12 +148,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         "best epoch {} of {} run; test accuracy (ids % 5 == 0): {}",
         report.best_epoch,
         report.epochs.len(),
-        report
-            .test_accuracy
-            .iter()
-            .map(|(f, a)| format!("{f} {a:.3}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        accuracies(report.test_accuracy.iter().map(|(f, a)| (f, a)))
     );
     println!("head written to {}", args.out.display());
     match attached {

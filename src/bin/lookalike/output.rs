@@ -31,3 +31,11 @@ pub fn clip(s: &str, max: usize) -> String {
 pub fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
+
+/// Accuracies per label field as `articleType 0.868, baseColour 0.667`.
+pub fn accuracies<'a>(acc: impl IntoIterator<Item = (&'a String, &'a f32)>) -> String {
+    acc.into_iter()
+        .map(|(f, a)| format!("{f} {a:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -3,8 +3,9 @@
 //! An [`Embedding`] has two unit-length parts: `cnn` (shape and category,
 //! from the model in [`spec`]) and `colour` (from [`colour`]). They are kept
 //! apart so that search can weigh them at query time and explain each score.
-//! A third part, `taps` (pooled intermediate feature maps), is stored for a
-//! trained head to read; search without a head does not use it.
+//! A third part, `taps` (pooled intermediate feature maps, then a finer
+//! banded colour descriptor), is stored for a trained head to read; search
+//! without a head does not use it.
 
 pub mod cnn;
 pub mod colour;
@@ -16,7 +17,7 @@ pub mod spec;
 use serde::{Deserialize, Serialize};
 
 pub use cnn::{CnnFeatures, CnnModel};
-pub use colour::{colour_descriptor, ColourSpec};
+pub use colour::{colour_descriptor, ColourSpec, ProductPixels};
 pub use spec::{parse_input_size, ModelSpec, TensorLayout};
 
 use crate::error::Result;
@@ -31,7 +32,9 @@ pub struct Embedding {
     /// L2-normalised colour descriptor.
     pub colour: Vec<f32>,
     /// The model's taps, each average-pooled and L2-normalised, scaled so
-    /// that the whole part has unit length (empty for a model without taps).
+    /// that they have unit length together; then the head's colour
+    /// descriptor ([`ColourSpec::for_head`], unit length) when the embedder
+    /// makes one. Empty for neither.
     pub taps: Vec<f32>,
 }
 
@@ -74,6 +77,10 @@ pub struct EmbedderFingerprint {
     /// before taps existed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taps: Vec<String>,
+    /// The colour descriptor stored at the end of the taps part for a
+    /// head's colour branch (none in indexes made before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_colour: Option<ColourSpec>,
     /// Version of the colour/preprocessing code; bumped when they change.
     pub pipeline_version: u32,
 }
@@ -82,7 +89,7 @@ impl std::fmt::Display for EmbedderFingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ({}) at {}x{} {}, colour {}x{}x{}, {} taps, pipeline v{}",
+            "{} ({}) at {}x{} {}, colour {}x{}x{}, {} taps{}, pipeline v{}",
             self.model,
             self.model_hash,
             self.input_size[0],
@@ -92,6 +99,10 @@ impl std::fmt::Display for EmbedderFingerprint {
             self.colour.ab_bins,
             self.colour.ab_bins,
             self.taps.len(),
+            match &self.head_colour {
+                Some(c) => format!(" + {} colour bands", c.bands),
+                None => String::new(),
+            },
             self.pipeline_version
         )
     }
@@ -108,6 +119,8 @@ pub struct Prepared {
     pub fitted: RgbImage,
     /// Its colour descriptor.
     pub colour: Vec<f32>,
+    /// Its colour descriptor for the head (empty without one).
+    pub head_colour: Vec<f32>,
 }
 
 /// Turns images into [`Embedding`]s.
@@ -115,12 +128,25 @@ pub struct Prepared {
 pub struct Embedder {
     cnn: CnnModel,
     colour: ColourSpec,
+    head_colour: Option<ColourSpec>,
     fingerprint: EmbedderFingerprint,
 }
 
 impl Embedder {
-    /// Loads the model described by `spec`.
+    /// Loads the model described by `spec`, making rows for new indexes:
+    /// with the head's colour descriptor ([`ColourSpec::for_head`]).
     pub fn new(spec: &ModelSpec, colour: ColourSpec) -> Result<Embedder> {
+        Embedder::with_head_colour(spec, colour, Some(ColourSpec::for_head()))
+    }
+
+    /// Loads the model described by `spec`, making rows with the given head
+    /// colour descriptor (what an index records, so that queries are made
+    /// like its rows).
+    pub fn with_head_colour(
+        spec: &ModelSpec,
+        colour: ColourSpec,
+        head_colour: Option<ColourSpec>,
+    ) -> Result<Embedder> {
         spec.validate().map_err(crate::Error::InvalidArgument)?;
         let bytes = spec.model_bytes()?;
         let hash = blake3::hash(&bytes).to_hex();
@@ -138,11 +164,13 @@ impl Embedder {
             cnn_dim: cnn.dim(),
             colour,
             taps: spec.taps.clone(),
+            head_colour,
             pipeline_version: PIPELINE_VERSION,
         };
         Ok(Embedder {
             cnn,
             colour,
+            head_colour,
             fingerprint,
         })
     }
@@ -167,16 +195,25 @@ impl Embedder {
         self.colour.dim()
     }
 
-    /// Length of the taps part.
+    /// Length of the taps part (CNN taps, then the head's colour).
     pub fn tap_dim(&self) -> usize {
-        self.cnn.tap_dim()
+        self.cnn.tap_dim() + self.head_colour.map_or(0, |c| c.dim())
     }
 
     /// Fits a decoded image to the model input and computes its colour.
     pub fn prepare(&self, img: &RgbImage) -> Prepared {
         let fitted = fit(img, &self.cnn.spec().geometry());
-        let colour = colour_descriptor(&fitted, &self.colour);
-        Prepared { fitted, colour }
+        let pixels = ProductPixels::new(&fitted);
+        let colour = pixels.descriptor(&self.colour);
+        let head_colour = self
+            .head_colour
+            .map(|spec| pixels.descriptor(&spec))
+            .unwrap_or_default();
+        Prepared {
+            fitted,
+            colour,
+            head_colour,
+        }
     }
 
     /// Runs the CNN on a batch of prepared images.
@@ -200,6 +237,7 @@ impl Embedder {
                     part.iter_mut().for_each(|v| *v *= tap_scale);
                     start += c;
                 }
+                taps.extend_from_slice(&p.head_colour);
                 Embedding {
                     cnn,
                     colour: p.colour.clone(),

@@ -178,6 +178,7 @@ mod tests {
             cnn_dim: 2,
             colour: ColourSpec::default(),
             taps: Vec::new(),
+            head_colour: None,
             pipeline_version: 1,
         }
     }

@@ -347,7 +347,11 @@ impl Index {
     /// fingerprint the index recorded.
     pub fn embedder(&self) -> Result<crate::embedding::Embedder> {
         let m = &self.manifest;
-        let e = crate::embedding::Embedder::new(&m.model, m.embedder.colour)?;
+        let e = crate::embedding::Embedder::with_head_colour(
+            &m.model,
+            m.embedder.colour,
+            m.embedder.head_colour,
+        )?;
         self.check_fingerprint(e.fingerprint())?;
         Ok(e)
     }

@@ -78,11 +78,17 @@ fn choose_head(
 }
 
 /// The spec to index with: explicit options, else the existing index's, else lite0.
-fn choose_spec(index: &Path, args: &Args) -> Result<ModelSpec> {
-    let existing = read_manifest(index).ok().map(|m| m.model);
+/// The model, and the head colour descriptor: an existing index keeps its
+/// own (an update must make rows like the ones it has) unless rebuilt.
+fn choose_spec(index: &Path, args: &Args) -> Result<(ModelSpec, Option<ColourSpec>)> {
+    let existing = read_manifest(index).ok();
+    let head_colour = match &existing {
+        Some(m) if !args.rebuild => m.embedder.head_colour,
+        _ => Some(ColourSpec::for_head()),
+    };
     let mut spec = match (&args.model, existing) {
         (Some(m), _) => ModelSpec::resolve(m)?,
-        (None, Some(spec)) => spec,
+        (None, Some(m)) => m.model,
         (None, _) => ModelSpec::resolve("lite0")?,
     };
     if let Some((h, w)) = args.input_size {
@@ -91,7 +97,7 @@ fn choose_spec(index: &Path, args: &Args) -> Result<ModelSpec> {
     if let Some(fit) = args.fit {
         spec.fit = fit;
     }
-    Ok(spec)
+    Ok((spec, head_colour))
 }
 
 pub fn run(index: &Path, args: Args) -> Result<ExitCode> {
@@ -111,8 +117,8 @@ pub fn run(index: &Path, args: Args) -> Result<ExitCode> {
         catalog.products.len(),
         catalog.layout
     );
-    let spec = choose_spec(index, &args)?;
-    let embedder = Embedder::new(&spec, ColourSpec::default())?;
+    let (spec, head_colour) = choose_spec(index, &args)?;
+    let embedder = Embedder::with_head_colour(&spec, ColourSpec::default(), head_colour)?;
     tracing::info!("model {}", embedder.fingerprint());
 
     let cancel = Arc::new(AtomicBool::new(false));

@@ -68,6 +68,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         "search_dims": { "shape": m.search_cnn_dim, "colour": m.search_dim() - m.search_cnn_dim },
         "head": head,
         "colour": m.embedder.colour,
+        "head_colour": m.embedder.head_colour,
         "fields": m.fields,
         "distinct_values": facets,
         "catalog": m.catalog_root,
@@ -83,7 +84,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     println!("generation  {}", m.generation);
     println!("model       {}", m.embedder);
     println!(
-        "dimensions  {} cnn + {} colour + {} taps (pooled {})",
+        "dimensions  {} cnn + {} colour + {} taps (pooled {}{})",
         m.cnn_dim,
         m.colour_dim,
         m.tap_dim,
@@ -91,6 +92,17 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "none".to_string()
         } else {
             m.embedder.taps.join(", ")
+        },
+        match &m.embedder.head_colour {
+            Some(c) => format!(
+                "; then {} head colour values, {} bands of {}x{}x{}",
+                c.dim(),
+                c.bands,
+                c.l_bins,
+                c.ab_bins,
+                c.ab_bins
+            ),
+            None => String::new(),
         }
     );
     match index.head() {

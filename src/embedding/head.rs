@@ -3,14 +3,20 @@
 //!
 //! ```text
 //! x        = (row - mean) / std                       [input = cnn + colour + taps]
-//! h        = relu(W1 x + b1)                           [hidden]
+//! h        = relu(W1 x[.. input - colour_taps] + b1)   [hidden]
+//! hc       = relu(W2 x[cnn ..] + b2)                   [colour_hidden]
 //! shape    = normalise(Ws h + bs)                      [shape_dim]
 //! instance = normalise(Pr (cnn - m))                   [instance_dim]
-//! colour   = normalise(Wc h + bc)                      [colour_dim]
+//! colour   = normalise(Wc (h | hc) + bc)               [colour_dim]
 //! search row = (sqrt(1-b) shape | sqrt(b) instance | sqrt(1-b) colour | sqrt(b) raw colour)
 //! (raw colour: the colour descriptor of the row, normalised)
 //! P(label) = softmax(scale * prototypes . part)        per task
 //! ```
+//!
+//! The colour branch `hc` reads only what follows the CNN part: the colour
+//! descriptor, the taps and, at their end, the finer banded colour
+//! descriptor that only this branch sees (`colour_taps`). Heads made before
+//! it have no branch (`colour_hidden = 0`, `colour = normalise(Wc h + bc)`).
 //!
 //! The label-trained part makes "similar" mean same type and colour; it also
 //! pulls products of a class together, which would make a photo of a product
@@ -68,6 +74,14 @@ pub struct HeadInfo {
     pub input_dim: usize,
     /// Hidden layer width.
     pub hidden_dim: usize,
+    /// Width of the colour branch's hidden layer (0: no branch, as in heads
+    /// made before it).
+    #[serde(default)]
+    pub colour_hidden_dim: usize,
+    /// Length of the head's colour descriptor at the end of the rows (a
+    /// share of `tap_dim`); only the colour branch reads it.
+    #[serde(default)]
+    pub colour_tap_dim: usize,
     /// Length of the shape part of its output.
     pub shape_dim: usize,
     /// Length of the colour part of its output.
@@ -92,6 +106,19 @@ pub struct HeadInfo {
     pub training: serde_json::Value,
 }
 
+impl HeadInfo {
+    /// Length of the input the main hidden layer reads (all but the head
+    /// colour descriptor).
+    pub fn main_input(&self) -> usize {
+        self.input_dim - self.colour_tap_dim
+    }
+
+    /// Length of the input the colour branch reads (all after the CNN part).
+    pub fn colour_input(&self) -> usize {
+        self.input_dim - self.cnn_dim
+    }
+}
+
 /// A loaded head.
 #[derive(Debug, Clone)]
 pub struct Head {
@@ -104,6 +131,8 @@ pub struct Head {
     inv_std: Vec<f32>,
     w1: Vec<f32>,
     b1: Vec<f32>,
+    w2: Vec<f32>,
+    b2: Vec<f32>,
     ws: Vec<f32>,
     bs: Vec<f32>,
     wc: Vec<f32>,
@@ -133,15 +162,19 @@ pub struct HeadWeights {
     pub mean: Vec<f32>,
     /// Input standardisation: standard deviation per feature.
     pub std: Vec<f32>,
-    /// `hidden x input`.
+    /// `hidden x (input - colour_taps)`.
     pub w1: Vec<f32>,
     /// `hidden`.
     pub b1: Vec<f32>,
+    /// Colour branch: `colour_hidden x (input - cnn)` (empty without one).
+    pub w2: Vec<f32>,
+    /// Colour branch: `colour_hidden`.
+    pub b2: Vec<f32>,
     /// `shape_dim x hidden`.
     pub ws: Vec<f32>,
     /// `shape_dim`.
     pub bs: Vec<f32>,
-    /// `colour_dim x hidden`.
+    /// `colour_dim x (hidden + colour_hidden)`.
     pub wc: Vec<f32>,
     /// `colour_dim`.
     pub bc: Vec<f32>,
@@ -183,14 +216,24 @@ impl Head {
             info.shape_dim,
             info.colour_dim,
         );
+        if info.cnn_dim.saturating_add(info.tap_dim) > i || info.colour_tap_dim > info.tap_dim {
+            return Err(bad(p, "the parts are longer than the input"));
+        }
+        let ch = info.colour_hidden_dim;
         let expect = [
             ("mean", weights.mean.len(), i),
             ("std", weights.std.len(), i),
-            ("w1", weights.w1.len(), h.saturating_mul(i)),
+            ("w1", weights.w1.len(), h.saturating_mul(info.main_input())),
             ("b1", weights.b1.len(), h),
+            (
+                "w2",
+                weights.w2.len(),
+                ch.saturating_mul(info.colour_input()),
+            ),
+            ("b2", weights.b2.len(), ch),
             ("ws", weights.ws.len(), s.saturating_mul(h)),
             ("bs", weights.bs.len(), s),
-            ("wc", weights.wc.len(), c.saturating_mul(h)),
+            ("wc", weights.wc.len(), c.saturating_mul(h + ch)),
             ("bc", weights.bc.len(), c),
             (
                 "pmean",
@@ -213,8 +256,7 @@ impl Head {
                 return Err(bad(p, format!("{name} has {got} values, expected {want}")));
             }
         }
-        if info.cnn_dim.saturating_add(info.tap_dim) > i
-            || h == 0
+        if h == 0
             || s == 0
             || c == 0
             || !(0.0..1.0).contains(&info.instance_weight)
@@ -241,6 +283,7 @@ impl Head {
             .iter()
             .chain(&weights.std)
             .chain(&weights.w1)
+            .chain(&weights.w2)
             .chain(&weights.ws)
             .chain(&weights.wc)
             .chain(prototypes.iter().flatten());
@@ -260,6 +303,8 @@ impl Head {
             inv_std,
             w1: weights.w1,
             b1: weights.b1,
+            w2: weights.w2,
+            b2: weights.b2,
             ws: weights.ws,
             bs: weights.bs,
             wc: weights.wc,
@@ -319,9 +364,15 @@ impl Head {
             .zip(&self.inv_std)
             .map(|((v, m), s)| (v - m) * s)
             .collect();
-        let mut h = affine(&self.w1, &self.b1, &x);
-        h.iter_mut().for_each(|v| *v = v.max(0.0));
+        let relu = |v: &mut Vec<f32>| v.iter_mut().for_each(|v| *v = v.max(0.0));
+        let mut h = affine(&self.w1, &self.b1, &x[..self.info.main_input()]);
+        relu(&mut h);
         let mut shape = affine(&self.ws, &self.bs, &h);
+        if self.info.colour_hidden_dim > 0 {
+            let mut hc = affine(&self.w2, &self.b2, &x[self.info.cnn_dim..]);
+            relu(&mut hc);
+            h.extend(hc);
+        }
         let mut colour = affine(&self.wc, &self.bc, &h);
         l2_normalise(&mut shape);
         l2_normalise(&mut colour);
@@ -419,11 +470,19 @@ impl Head {
         let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = vec![
             ("mean".into(), vec![i], bytes(&self.mean)),
             ("std".into(), vec![i], bytes(&self.std)),
-            ("w1".into(), vec![h, i], bytes(&self.w1)),
+            (
+                "w1".into(),
+                vec![h, self.info.main_input()],
+                bytes(&self.w1),
+            ),
             ("b1".into(), vec![h], bytes(&self.b1)),
             ("ws".into(), vec![s, h], bytes(&self.ws)),
             ("bs".into(), vec![s], bytes(&self.bs)),
-            ("wc".into(), vec![c, h], bytes(&self.wc)),
+            (
+                "wc".into(),
+                vec![c, h + self.info.colour_hidden_dim],
+                bytes(&self.wc),
+            ),
             ("bc".into(), vec![c], bytes(&self.bc)),
             ("pmean".into(), vec![self.pmean.len()], bytes(&self.pmean)),
             (
@@ -432,6 +491,15 @@ impl Head {
                 bytes(&self.pmatrix),
             ),
         ];
+        if self.info.colour_hidden_dim > 0 {
+            let ch = self.info.colour_hidden_dim;
+            owned.push((
+                "w2".into(),
+                vec![ch, self.info.colour_input()],
+                bytes(&self.w2),
+            ));
+            owned.push(("b2".into(), vec![ch], bytes(&self.b2)));
+        }
         for (k, (t, p)) in self.info.tasks.iter().zip(&self.prototypes).enumerate() {
             let d = if t.part == Part::Shape { s } else { c };
             owned.push((format!("proto.{k}"), vec![t.classes.len(), d], bytes(p)));
@@ -492,11 +560,20 @@ impl Head {
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect())
         };
+        let branch = |name: &str| {
+            if info.colour_hidden_dim > 0 {
+                get(name)
+            } else {
+                Ok(Vec::new())
+            }
+        };
         let weights = HeadWeights {
             mean: get("mean")?,
             std: get("std")?,
             w1: get("w1")?,
             b1: get("b1")?,
+            w2: branch("w2")?,
+            b2: branch("b2")?,
             ws: get("ws")?,
             bs: get("bs")?,
             wc: get("wc")?,
@@ -518,11 +595,13 @@ impl Head {
         Head::from_bytes(&bytes, path)
     }
 
-    /// A description for a new head.
+    /// A description for a new head; `dims` are input, hidden, colour
+    /// hidden, shape and colour lengths, `taps` the taps part's length and
+    /// the head colour's share of it.
     pub fn describe(
         embedder: EmbedderFingerprint,
-        dims: [usize; 4],
-        tap_dim: usize,
+        dims: [usize; 5],
+        taps: (usize, usize),
         instance: (usize, f32),
         scale: f32,
         tasks: Vec<TaskSpec>,
@@ -535,12 +614,14 @@ impl Head {
             embedder,
             input_dim: dims[0],
             hidden_dim: dims[1],
-            shape_dim: dims[2],
-            colour_dim: dims[3],
+            colour_hidden_dim: dims[2],
+            colour_tap_dim: taps.1,
+            shape_dim: dims[3],
+            colour_dim: dims[4],
             instance_dim: instance.0,
             instance_weight: instance.1,
             cnn_dim,
-            tap_dim,
+            tap_dim: taps.0,
             scale,
             tasks,
             training,

@@ -29,6 +29,14 @@ pub struct Args {
     /// Hidden layer width.
     #[arg(long, default_value_t = TrainOptions::default().hidden_dim)]
     hidden_dim: usize,
+    /// Width of the colour branch, which reads the colour descriptors and
+    /// the taps (0: none).
+    #[arg(long, default_value_t = TrainOptions::default().colour_hidden_dim)]
+    colour_hidden_dim: usize,
+    /// Decay of the moving average of the weights that is kept, 0..1 (0:
+    /// the last step's weights).
+    #[arg(long, default_value_t = TrainOptions::default().ema)]
+    ema: f64,
     /// Dimensions of the shape part of the search rows.
     #[arg(long, default_value_t = TrainOptions::default().shape_dim)]
     shape_dim: usize,
@@ -73,6 +81,8 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,
         hidden_dim: args.hidden_dim,
+        colour_hidden_dim: args.colour_hidden_dim,
+        ema: args.ema,
         shape_dim: args.shape_dim,
         colour_dim: args.colour_dim,
         seed: args.seed,

@@ -101,13 +101,18 @@ impl HeadChoice {
     /// head, or none because it was built with `--head none`); a new index
     /// of a catalogue with every label the shipped Kaggle head learned
     /// (`fields`), made with the features it was trained on, gets that head.
+    /// So does an existing one whose head was trained on features that the
+    /// index is now rebuilt without (its head could not be kept).
     pub fn auto(
         dir: &Path,
         fields: &[String],
         embedder: &crate::embedding::EmbedderFingerprint,
     ) -> Result<HeadChoice> {
-        if super::reader::read_manifest(dir).is_ok() {
-            return Ok(HeadChoice::Keep);
+        if let Ok(current) = super::reader::read_manifest(dir) {
+            let stale_head = current.head_file.is_some() && &current.embedder != embedder;
+            if !stale_head {
+                return Ok(HeadChoice::Keep);
+            }
         }
         let Some(head) = crate::embedding::head::builtin_kaggle()? else {
             return Ok(HeadChoice::Keep);
@@ -365,4 +370,52 @@ pub fn commit(
         }
     }
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedding::EmbedderFingerprint;
+    use crate::index::format::{manifest_path, test_manifest};
+
+    #[test]
+    fn auto_keeps_a_fitting_head_and_replaces_a_stale_one() {
+        let builtin = crate::embedding::head::builtin_kaggle()
+            .expect("shipped head")
+            .expect("this build ships a head");
+        let features = builtin.info.embedder.clone();
+        let fields: Vec<String> = builtin.info.tasks.iter().map(|t| t.field.clone()).collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let choose = || HeadChoice::auto(dir.path(), &fields, &features).expect("auto");
+        let is_shipped = |c: HeadChoice| matches!(c, HeadChoice::Use(h) if h.hash == builtin.hash);
+        let is_kept = |c: HeadChoice| matches!(c, HeadChoice::Keep);
+        let write = |embedder: &EmbedderFingerprint, head: Option<&str>| {
+            let embedder = serde_json::to_value(embedder).expect("fingerprint");
+            let mut m = test_manifest(1, 1, embedder, &[]);
+            m.head_file = head.map(String::from);
+            let json = serde_json::to_vec(&m).expect("manifest");
+            std::fs::write(manifest_path(dir.path()), json).expect("write manifest");
+        };
+
+        // A new index of a Kaggle catalogue gets the shipped head.
+        assert!(is_shipped(choose()));
+        // An index with these features keeps what it has, head or none.
+        write(&features, Some("head-000001.safetensors"));
+        assert!(is_kept(choose()));
+        write(&features, None);
+        assert!(is_kept(choose()));
+        // Rebuilt from older features: its head cannot stay, the shipped one fits.
+        let older = EmbedderFingerprint {
+            head_colour: None,
+            ..features.clone()
+        };
+        write(&older, Some("head-000001.safetensors"));
+        assert!(is_shipped(choose()));
+        // Built with `--head none`: stays without.
+        write(&older, None);
+        assert!(is_kept(choose()));
+        // Another catalogue's labels: no shipped head.
+        let other = HeadChoice::auto(tempfile::tempdir().expect("dir").path(), &[], &features);
+        assert!(is_kept(other.expect("auto")));
+    }
 }

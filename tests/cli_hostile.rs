@@ -94,8 +94,8 @@ fn kill_9_keeps_the_last_index_and_the_next_run_resumes() {
         .expect("spawn");
     let journal = idx.join("journal.bin");
     let deadline = Instant::now() + Duration::from_secs(120);
-    // 40-byte header + at least 256 records (one fsync) of ~7 KB.
-    while std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0) < 1_000_000 {
+    // 40-byte header + at least 150 records of ~12.5 KB (3,111 values each).
+    while std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0) < 1_900_000 {
         assert!(
             Instant::now() < deadline,
             "the indexer never journalled anything"

@@ -369,6 +369,12 @@ pub fn train(
             embedder.cnn_dim
         )));
     }
+    if embedder.cnn_dim + data.colour_tap_dim >= data.dim {
+        return Err(Error::InvalidArgument(format!(
+            "rows of {} values cannot hold {} CNN and {} head colour values and more",
+            data.dim, embedder.cnn_dim, data.colour_tap_dim
+        )));
+    }
     if !(0.0..1.0).contains(&opts.ema) {
         return Err(Error::InvalidArgument(format!(
             "the weight average's decay must be in 0..1, got {}",

@@ -71,6 +71,17 @@ impl Default for ColourSpec {
     }
 }
 
+/// `L x a x b` bins, and the bands when there are several: "6x7x7 in 3 bands".
+impl std::fmt::Display for ColourSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.l_bins, self.ab_bins, self.ab_bins)?;
+        if self.bands > 1 {
+            write!(f, " in {} bands", self.bands)?;
+        }
+        Ok(())
+    }
+}
+
 impl ColourSpec {
     /// The finer descriptor stored for a trained head's colour branch: one
     /// 6x7x7 histogram for each third of the product's height. The top band

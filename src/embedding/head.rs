@@ -78,10 +78,6 @@ pub struct HeadInfo {
     /// made before it).
     #[serde(default)]
     pub colour_hidden_dim: usize,
-    /// Length of the head's colour descriptor at the end of the rows (a
-    /// share of `tap_dim`); only the colour branch reads it.
-    #[serde(default)]
-    pub colour_tap_dim: usize,
     /// Length of the shape part of its output.
     pub shape_dim: usize,
     /// Length of the colour part of its output.
@@ -107,10 +103,17 @@ pub struct HeadInfo {
 }
 
 impl HeadInfo {
+    /// Length of the head's colour descriptor at the end of the rows (a
+    /// share of `tap_dim`, set by the embedder); only the colour branch
+    /// reads it.
+    pub fn colour_tap_dim(&self) -> usize {
+        self.embedder.head_colour_dim()
+    }
+
     /// Length of the input the main hidden layer reads (all but the head
     /// colour descriptor).
     pub fn main_input(&self) -> usize {
-        self.input_dim - self.colour_tap_dim
+        self.input_dim - self.colour_tap_dim()
     }
 
     /// Length of the input the colour branch reads (all after the CNN part).
@@ -216,7 +219,7 @@ impl Head {
             info.shape_dim,
             info.colour_dim,
         );
-        if info.cnn_dim.saturating_add(info.tap_dim) > i || info.colour_tap_dim > info.tap_dim {
+        if info.cnn_dim.saturating_add(info.tap_dim) > i || info.colour_tap_dim() > info.tap_dim {
             return Err(bad(p, "the parts are longer than the input"));
         }
         let ch = info.colour_hidden_dim;
@@ -596,12 +599,11 @@ impl Head {
     }
 
     /// A description for a new head; `dims` are input, hidden, colour
-    /// hidden, shape and colour lengths, `taps` the taps part's length and
-    /// the head colour's share of it.
+    /// hidden, shape and colour lengths, `tap_dim` the taps part's length.
     pub fn describe(
         embedder: EmbedderFingerprint,
         dims: [usize; 5],
-        taps: (usize, usize),
+        tap_dim: usize,
         instance: (usize, f32),
         scale: f32,
         tasks: Vec<TaskSpec>,
@@ -615,13 +617,12 @@ impl Head {
             input_dim: dims[0],
             hidden_dim: dims[1],
             colour_hidden_dim: dims[2],
-            colour_tap_dim: taps.1,
             shape_dim: dims[3],
             colour_dim: dims[4],
             instance_dim: instance.0,
             instance_weight: instance.1,
             cnn_dim,
-            tap_dim: taps.0,
+            tap_dim,
             scale,
             tasks,
             training,

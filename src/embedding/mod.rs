@@ -85,19 +85,24 @@ pub struct EmbedderFingerprint {
     pub pipeline_version: u32,
 }
 
+impl EmbedderFingerprint {
+    /// Length of the head colour descriptor at the end of the taps part.
+    pub fn head_colour_dim(&self) -> usize {
+        self.head_colour.map_or(0, |c| c.dim())
+    }
+}
+
 impl std::fmt::Display for EmbedderFingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ({}) at {}x{} {}, colour {}x{}x{}, {} taps{}, pipeline v{}",
+            "{} ({}) at {}x{} {}, colour {}, {} taps{}, pipeline v{}",
             self.model,
             self.model_hash,
             self.input_size[0],
             self.input_size[1],
             self.fit,
-            self.colour.l_bins,
-            self.colour.ab_bins,
-            self.colour.ab_bins,
+            self.colour,
             self.taps.len(),
             match &self.head_colour {
                 Some(c) => format!(" + {} colour bands", c.bands),
@@ -127,8 +132,6 @@ pub struct Prepared {
 #[derive(Debug)]
 pub struct Embedder {
     cnn: CnnModel,
-    colour: ColourSpec,
-    head_colour: Option<ColourSpec>,
     fingerprint: EmbedderFingerprint,
 }
 
@@ -167,12 +170,7 @@ impl Embedder {
             head_colour,
             pipeline_version: PIPELINE_VERSION,
         };
-        Ok(Embedder {
-            cnn,
-            colour,
-            head_colour,
-            fingerprint,
-        })
+        Ok(Embedder { cnn, fingerprint })
     }
 
     /// How this embedder's vectors are made.
@@ -192,20 +190,21 @@ impl Embedder {
 
     /// Length of the colour part.
     pub fn colour_dim(&self) -> usize {
-        self.colour.dim()
+        self.fingerprint.colour.dim()
     }
 
     /// Length of the taps part (CNN taps, then the head's colour).
     pub fn tap_dim(&self) -> usize {
-        self.cnn.tap_dim() + self.head_colour.map_or(0, |c| c.dim())
+        self.cnn.tap_dim() + self.fingerprint.head_colour_dim()
     }
 
     /// Fits a decoded image to the model input and computes its colour.
     pub fn prepare(&self, img: &RgbImage) -> Prepared {
         let fitted = fit(img, &self.cnn.spec().geometry());
         let pixels = ProductPixels::new(&fitted);
-        let colour = pixels.descriptor(&self.colour);
+        let colour = pixels.descriptor(&self.fingerprint.colour);
         let head_colour = self
+            .fingerprint
             .head_colour
             .map(|spec| pixels.descriptor(&spec))
             .unwrap_or_default();

@@ -55,8 +55,6 @@ pub struct Dataset<'a> {
     pub dim: usize,
     /// Length of the taps part at the end of each row.
     pub tap_dim: usize,
-    /// Length of the head's colour descriptor at the end of the taps part.
-    pub colour_tap_dim: usize,
     /// Training rows.
     pub train: Vec<usize>,
     /// Validation rows (from the training ids).
@@ -131,7 +129,6 @@ impl<'a> Dataset<'a> {
             rows: Cow::Borrowed(index.vectors()),
             dim: index.dim(),
             tap_dim: index.manifest().tap_dim,
-            colour_tap_dim: index.manifest().embedder.head_colour.map_or(0, |c| c.dim()),
             train,
             validation,
             test,

@@ -164,10 +164,11 @@ fn unit(t: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 impl Net {
-    fn new(data: &Dataset, cnn_dim: usize, opts: &TrainOptions) -> Result<Net> {
+    fn new(data: &Dataset, embedder: &EmbedderFingerprint, opts: &TrainOptions) -> Result<Net> {
+        let cnn_dim = embedder.cnn_dim;
         let mut rng = SplitMix64(opts.seed);
         let (h, ch) = (opts.hidden_dim, opts.colour_hidden_dim);
-        let main_input = data.dim - data.colour_tap_dim;
+        let main_input = data.dim - embedder.head_colour_dim();
         let w1 = uniform(&mut rng, h, main_input, main_input)?;
         let b1 = uniform(&mut rng, 1, h, main_input)?;
         let branch = if ch > 0 {
@@ -369,10 +370,12 @@ pub fn train(
             embedder.cnn_dim
         )));
     }
-    if embedder.cnn_dim + data.colour_tap_dim >= data.dim {
+    if embedder.cnn_dim + embedder.head_colour_dim() >= data.dim {
         return Err(Error::InvalidArgument(format!(
             "rows of {} values cannot hold {} CNN and {} head colour values and more",
-            data.dim, embedder.cnn_dim, data.colour_tap_dim
+            data.dim,
+            embedder.cnn_dim,
+            embedder.head_colour_dim()
         )));
     }
     if !(0.0..1.0).contains(&opts.ema) {
@@ -408,7 +411,7 @@ pub fn train(
         .map(|&s| if s > 1e-6 { 1.0 / s } else { 0.0 })
         .collect();
 
-    let net = Net::new(data, embedder.cnn_dim, opts)?;
+    let net = Net::new(data, embedder, opts)?;
     let mut average = net.snapshot().map_err(candle_err)?;
     let mut updates = 0usize;
     let mut optimiser = AdamW::new(
@@ -584,7 +587,7 @@ pub fn train(
             opts.shape_dim,
             opts.colour_dim,
         ],
-        (data.tap_dim, data.colour_tap_dim),
+        data.tap_dim,
         (opts.instance_dim, opts.instance_weight),
         opts.scale,
         data.tasks.iter().map(|t| t.spec.clone()).collect(),
@@ -698,7 +701,6 @@ pub(crate) mod tests {
             rows: rows.into(),
             dim,
             tap_dim: extra,
-            colour_tap_dim: extra,
             train: (0..n).filter(|i| i % 5 != 0 && i % 7 != 0).collect(),
             validation: (0..n).filter(|i| i % 5 != 0 && i % 7 == 0).collect(),
             test: (0..n).filter(|i| i % 5 == 0).collect(),
@@ -765,14 +767,23 @@ pub(crate) mod tests {
     #[test]
     fn only_the_colour_branch_reads_the_head_colour() {
         let data = synthetic_rows(600, true);
+        // Rows made with a 4-value head colour descriptor (1 x 2 x 2 bins).
+        let features = EmbedderFingerprint {
+            head_colour: Some(crate::embedding::ColourSpec {
+                l_bins: 1,
+                ab_bins: 2,
+                ..Default::default()
+            }),
+            ..fingerprint("m")
+        };
         let colour_accuracy = |colour_hidden_dim| {
             let opts = TrainOptions {
                 colour_hidden_dim,
                 ..small_options()
             };
-            let report = train(&data, &fingerprint("m"), &opts, |_| {}, |_, _| {}).expect("train");
+            let report = train(&data, &features, &opts, |_| {}, |_, _| {}).expect("train");
             let head = &report.head;
-            assert_eq!(head.info.colour_tap_dim, 4);
+            assert_eq!(head.info.colour_tap_dim(), 4);
             // Applying the head agrees with the accuracy training reports.
             let right = data
                 .test

@@ -94,14 +94,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             m.embedder.taps.join(", ")
         },
         match &m.embedder.head_colour {
-            Some(c) => format!(
-                "; then {} head colour values, {} bands of {}x{}x{}",
-                c.dim(),
-                c.bands,
-                c.l_bins,
-                c.ab_bins,
-                c.ab_bins
-            ),
+            Some(c) => format!("; then {} head colour values, {c}", c.dim()),
             None => String::new(),
         }
     );

@@ -649,9 +649,15 @@ mod tests {
             epochs: 2,
             ..small_options()
         };
-        train(&synthetic(120), &fingerprint("m"), &opts, |_| {}, |_, _| {})
-            .expect("train")
-            .head
+        train(
+            &synthetic(120),
+            &fingerprint("m"),
+            &opts,
+            |_| {},
+            |_, _, _| {},
+        )
+        .expect("train")
+        .head
     }
 
     #[test]

@@ -88,7 +88,7 @@ mod tests {
             epochs: 8,
             ..small_options()
         };
-        let head = train(&data, &fingerprint("m"), &opts, |_| {}, |_, _| {})
+        let head = train(&data, &fingerprint("m"), &opts, |_| {}, |_, _, _| {})
             .expect("train")
             .head;
         let products: Vec<ProductRecord> = (0..300)

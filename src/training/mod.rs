@@ -12,8 +12,10 @@
 //! * [`dataset`]: rows and labels from the index, the split by id;
 //! * [`model`]: the network, its initialisation and the training loop.
 
+mod data_linear;
 pub mod dataset;
 pub mod model;
+mod optimiser;
 
 pub use dataset::{is_test_id, Dataset};
-pub use model::{train, EpochStats, TrainOptions, TrainReport};
+pub use model::{train, EpochStats, Phase, TrainOptions, TrainReport};

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use lookalike::index::writer::recommit_with_head;
 use lookalike::index::HeadChoice;
-use lookalike::training::{train, Dataset, TrainOptions};
+use lookalike::training::{train, Dataset, Phase, TrainOptions};
 use lookalike::Index;
 
 use crate::output::{accuracies, progress_bar, secs};
@@ -62,6 +62,12 @@ pub struct Args {
     /// Share of hidden units dropped per training step.
     #[arg(long, default_value_t = TrainOptions::default().dropout)]
     dropout: f32,
+    /// Keep the first pass's best weights instead of training again on the
+    /// training and validation products together for as many epochs (about
+    /// halves training time; held-out accuracy about 0.004 lower on the
+    /// Kaggle catalogue).
+    #[arg(long)]
+    no_refit: bool,
     /// Where to write the head (safetensors).
     #[arg(long, default_value = "lookalike-head.safetensors")]
     out: PathBuf,
@@ -90,6 +96,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         class_balance: args.class_balance,
         instance_dim: args.instance_dim,
         instance_weight: args.instance_weight,
+        refit: !args.no_refit,
         ..TrainOptions::default()
     };
     let index = Index::open(index_dir)?;
@@ -112,21 +119,30 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         &fingerprint,
         &opts,
         |e| {
-            bar.suspend(|| {
-                eprintln!(
+            bar.suspend(|| match e.phase {
+                Phase::Select => eprintln!(
                     "epoch {:>2}/{}  loss {:.4}  validation accuracy: {}  ({})",
                     e.epoch,
                     opts.epochs,
                     e.loss,
                     accuracies(e.accuracy.iter().map(|(f, a)| (f, a))),
                     secs(e.took)
-                )
+                ),
+                Phase::Refit => eprintln!(
+                    "refit epoch {:>2}  loss {:.4}  (training + validation products; {})",
+                    e.epoch,
+                    e.loss,
+                    secs(e.took)
+                ),
             });
         },
-        |step, steps| {
+        |phase, step, steps| {
             bar.set_length(steps as u64);
             bar.set_position(step as u64);
-            bar.set_message("training");
+            bar.set_message(match phase {
+                Phase::Select => "training",
+                Phase::Refit => "refitting on training + validation",
+            });
         },
     )?;
     bar.finish_and_clear();
@@ -147,6 +163,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "head": args.out,
             "best_epoch": report.best_epoch,
             "epochs": report.epochs,
+            "refit_epochs": report.refit_epochs,
             "test_accuracy": report.test_accuracy,
             "generation": attached.as_ref().map(|m| m.generation),
             "seconds": start.elapsed().as_secs_f64(),
@@ -154,8 +171,16 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let refit = if report.refit_epochs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", refitted on training + validation for {} epochs",
+            report.refit_epochs.len()
+        )
+    };
     println!(
-        "best epoch {} of {} run; test accuracy (ids % 5 == 0): {}",
+        "best epoch {} of {} run{refit}; test accuracy (ids % 5 == 0): {}",
         report.best_epoch,
         report.epochs.len(),
         accuracies(report.test_accuracy.iter().map(|(f, a)| (f, a)))

@@ -146,7 +146,8 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     match &index.manifest().head_file {
         Some(_) => {
             println!(
-                "head: trained; recognition top-1 accuracy: {}",
+                "head: trained; recognition top-1 accuracy over the split's {} products: {}",
+                r.recognised,
                 accuracies(&r.accuracy)
             );
             if split != Split::Test {

@@ -32,6 +32,10 @@ async fn train_one_epoch_then_search_and_recognise() {
     ]);
     assert_eq!(report["epochs"].as_array().expect("epochs").len(), 1);
     assert!(report["epochs"][0]["loss"].as_f64().expect("loss") > 0.0);
+    // Then the refit on training + validation products, as many epochs.
+    let refit = report["refit_epochs"].as_array().expect("refit epochs");
+    assert_eq!(refit.len(), 1, "{report}");
+    assert_eq!(refit[0]["phase"], "refit");
     assert!(head.is_file());
     let info = common::json(&["info", "--index", idx, "--json"]);
     assert!(info.to_string().contains("head"), "{info}");

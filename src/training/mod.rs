@@ -10,12 +10,18 @@
 //! classifiers for recognition.
 //!
 //! * [`dataset`]: rows and labels from the index, the split by id;
-//! * [`model`]: the network, its initialisation and the training loop.
+//! * [`model`]: the network, its initialisation and the training loop (two
+//!   passes: early stopping, then the refit);
+//! * `optimiser`: AdamW and the weight average, fused into one pass;
+//! * `data_linear`: the first layers' product, without the data's gradient;
+//! * [`step_bench`]: one training step timed both ways, for `lookalike bench`.
 
 mod data_linear;
 pub mod dataset;
 pub mod model;
 mod optimiser;
+pub mod step_bench;
 
 pub use dataset::{is_test_id, Dataset};
 pub use model::{train, EpochStats, Phase, TrainOptions, TrainReport};
+pub use step_bench::{bench_training_step, StepBench};

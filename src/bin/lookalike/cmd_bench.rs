@@ -10,6 +10,7 @@ use lookalike::embedding::{ColourSpec, Embedder, ModelSpec};
 use lookalike::eval::sample::SplitMix64;
 use lookalike::index::reader::read_manifest;
 use lookalike::search::SearchRequest;
+use lookalike::training::bench_training_step;
 use lookalike::Index;
 use serde_json::json;
 
@@ -44,6 +45,10 @@ pub struct Args {
     /// Input size HEIGHTxWIDTH for the throughput run.
     #[arg(long, value_parser = lookalike::embedding::parse_input_size)]
     input_size: Option<(u32, u32)>,
+    /// Training steps of the head to time, each way (candle's blocks and
+    /// `train`'s fused optimiser; 0: skip).
+    #[arg(long, default_value_t = 20)]
+    train_steps: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -143,6 +148,13 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     drop(index);
     let _ = std::fs::remove_dir_all(&tmp);
 
+    let step = if args.train_steps > 0 {
+        eprintln!("timing {} training steps each way ...", args.train_steps);
+        Some(bench_training_step(args.train_steps).context("training step benchmark")?)
+    } else {
+        None
+    };
+
     let s = build.stages;
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / build.embedded.max(1) as f64;
     let threads = rayon::current_num_threads();
@@ -164,6 +176,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "by_image_60x80": q.by_image,
             "by_photo": q.by_photo,
         },
+        "training_step": step,
         "model": embedder.fingerprint(),
     });
     if args.json {
@@ -197,6 +210,17 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         println!(
             "query {name:<19} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} queries)",
             l.p50_ms, l.p99_ms, l.n
+        );
+    }
+    if let Some(t) = step {
+        println!(
+            "training step (batch {}, {:.1}M weights): candle's AdamW and matmul p50 {:.1} ms, \
+             train's fused optimiser and data-only products p50 {:.1} ms ({:.2}x)",
+            t.batch,
+            t.parameters as f64 / 1e6,
+            t.candle.p50_ms,
+            t.fused.p50_ms,
+            t.candle.p50_ms / t.fused.p50_ms.max(1e-9)
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -105,11 +105,7 @@ impl Optimiser {
                 *x = *x * shrink - lr * step;
                 *a = decay * *a + (1.0 - decay) * *x;
             }
-            slot.var.set(&Tensor::from_slice(
-                &slot.value,
-                slot.var.shape(),
-                slot.var.device(),
-            )?)?;
+            slot.put(&slot.value)?;
         }
         Ok(())
     }
@@ -123,34 +119,30 @@ impl Optimiser {
     /// the optimiser's own state is left as it is.
     pub fn load(&self, weights: &[Vec<f32>]) -> candle_core::Result<()> {
         for (slot, w) in self.slots.iter().zip(weights) {
-            slot.var
-                .set(&Tensor::from_slice(w, slot.var.shape(), slot.var.device())?)?;
+            slot.put(w)?;
         }
         Ok(())
     }
 
     /// Puts the averaged weights into the variables.
     pub fn load_average(&self) -> candle_core::Result<()> {
-        for slot in &self.slots {
-            slot.var.set(&Tensor::from_slice(
-                &slot.average,
-                slot.var.shape(),
-                slot.var.device(),
-            )?)?;
-        }
-        Ok(())
+        self.slots.iter().try_for_each(|s| s.put(&s.average))
     }
 
     /// Puts the current (not averaged) weights back into the variables.
     pub fn load_current(&self) -> candle_core::Result<()> {
-        for slot in &self.slots {
-            slot.var.set(&Tensor::from_slice(
-                &slot.value,
-                slot.var.shape(),
-                slot.var.device(),
-            )?)?;
-        }
-        Ok(())
+        self.slots.iter().try_for_each(|s| s.put(&s.value))
+    }
+}
+
+impl Slot {
+    /// Sets the network variable to `values`.
+    fn put(&self, values: &[f32]) -> candle_core::Result<()> {
+        self.var.set(&Tensor::from_slice(
+            values,
+            self.var.shape(),
+            self.var.device(),
+        )?)
     }
 }
 

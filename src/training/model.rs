@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::data_linear::DataLinear;
 use super::dataset::Dataset;
-use super::optimiser::{AdamWConfig, Optimiser};
+use super::optimiser::{values, AdamWConfig, Optimiser};
 use crate::embedding::head::{Head, HeadWeights, Part};
 use crate::embedding::EmbedderFingerprint;
 use crate::error::{Error, Result};
@@ -126,6 +126,9 @@ pub struct EpochStats {
     pub phase: Phase,
     /// 1-based, within its pass.
     pub epoch: usize,
+    /// Most epochs the pass runs (the first pass may stop earlier; the
+    /// refit runs all of them).
+    pub of: usize,
     /// Mean training loss.
     pub loss: f32,
     /// Validation top-1 accuracy per task field (empty when refitting).
@@ -174,7 +177,12 @@ struct Net {
 
 /// Uniform in `±1/sqrt(fan_in)`, as PyTorch initialises linear layers, from
 /// a seeded generator (candle's own CPU generator cannot be seeded).
-fn uniform(rng: &mut SplitMix64, rows: usize, cols: usize, fan_in: usize) -> Result<Var> {
+pub(super) fn uniform(
+    rng: &mut SplitMix64,
+    rows: usize,
+    cols: usize,
+    fan_in: usize,
+) -> Result<Var> {
     let bound = 1.0 / (fan_in as f32).sqrt();
     let data: Vec<f32> = (0..rows * cols)
         .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * bound)
@@ -288,9 +296,7 @@ impl Net {
 }
 
 fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
-    t.flatten_all()
-        .and_then(|t| t.to_vec1::<f32>())
-        .map_err(candle_err)
+    values(t).map_err(candle_err)
 }
 
 /// The standardised rows `rows` as a `[rows.len(), dim]` tensor.
@@ -594,6 +600,7 @@ fn fit(
         let stats = EpochStats {
             phase,
             epoch,
+            of: epochs,
             loss,
             accuracy,
             score,
@@ -980,6 +987,8 @@ pub(crate) mod tests {
         assert_eq!(with.epochs.len(), without.epochs.len());
         assert_eq!(with.best_epoch, without.best_epoch);
         assert_eq!(with.refit_epochs.len(), with.best_epoch);
+        assert!(with.refit_epochs.iter().all(|e| e.of == with.best_epoch));
+        assert!(with.epochs.iter().all(|e| e.of == opts.epochs));
         assert!(without.refit_epochs.is_empty());
         // Reported in order, and only the first pass is validated.
         let first = with.epochs.len();

@@ -43,7 +43,8 @@ const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 const EPS: f32 = 1e-8;
 
-fn values(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+/// A tensor's values, flattened.
+pub(super) fn values(t: &Tensor) -> candle_core::Result<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
 }
 

@@ -11,6 +11,7 @@ use candle_nn::Optimizer;
 use serde::Serialize;
 
 use super::data_linear::DataLinear;
+use super::model::uniform;
 use super::optimiser::{AdamWConfig, Optimiser};
 use crate::bench::Latency;
 use crate::error::{Error, Result};
@@ -43,15 +44,9 @@ fn err(e: candle_core::Error) -> Error {
     Error::Model(format!("training benchmark: {e}"))
 }
 
-fn random(rng: &mut SplitMix64, shape: (usize, usize), scale: f32) -> candle_core::Result<Tensor> {
-    let data = (0..shape.0 * shape.1)
-        .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale)
-        .collect();
-    Tensor::from_vec(data, shape, &Device::Cpu)
-}
-
-/// Weights of a two-branch network the head's size.
-fn weights(seed: u64) -> candle_core::Result<Vec<Var>> {
+/// Weights of a two-branch network the head's size, initialised as
+/// `train` initialises them.
+fn weights(seed: u64) -> Result<Vec<Var>> {
     let mut rng = SplitMix64(seed);
     [
         (HIDDEN, MAIN),
@@ -59,8 +54,18 @@ fn weights(seed: u64) -> candle_core::Result<Vec<Var>> {
         (CLASSES, HIDDEN + COLOUR_HIDDEN),
     ]
     .into_iter()
-    .map(|(o, i)| Var::from_tensor(&random(&mut rng, (o, i), 2.0 / (i as f32).sqrt())?))
+    .map(|(o, i)| uniform(&mut rng, o, i, i))
     .collect()
+}
+
+/// A `[rows, MAIN + BRANCH]` batch of values uniform in `±1`, and class
+/// targets.
+fn batch(rows: usize) -> Result<(Tensor, Tensor)> {
+    let mut rng = SplitMix64(1);
+    let x = uniform(&mut rng, rows, MAIN + BRANCH, 1)?;
+    let t: Vec<u32> = (0..rows).map(|_| rng.below(CLASSES) as u32).collect();
+    let targets = Tensor::from_vec(t, rows, &Device::Cpu).map_err(err)?;
+    Ok((x.as_tensor().clone(), targets))
 }
 
 /// Cross-entropy of the network on one batch; `data_linear` picks how the
@@ -89,16 +94,13 @@ fn loss(
 
 /// Times `steps` steps each way (after one untimed step each).
 pub fn bench_training_step(steps: usize) -> Result<StepBench> {
-    let mut rng = SplitMix64(1);
-    let x = random(&mut rng, (BATCH, MAIN + BRANCH), 2.0).map_err(err)?;
+    let (x, targets) = batch(BATCH)?;
     let main = x.narrow(1, 0, MAIN).map_err(err)?;
     let branch = x.narrow(1, MAIN, BRANCH).map_err(err)?;
-    let t: Vec<u32> = (0..BATCH).map(|_| rng.below(CLASSES) as u32).collect();
-    let targets = Tensor::from_vec(t, BATCH, &Device::Cpu).map_err(err)?;
     let lr = 2e-3;
 
     // candle's blocks.
-    let w = weights(7).map_err(err)?;
+    let w = weights(7)?;
     let mut adamw = candle_nn::AdamW::new(
         w.clone(),
         candle_nn::ParamsAdamW {
@@ -130,7 +132,7 @@ pub fn bench_training_step(steps: usize) -> Result<StepBench> {
     }
 
     // train's way.
-    let w = weights(7).map_err(err)?;
+    let w = weights(7)?;
     let mut fused = Optimiser::new(
         w.clone(),
         AdamWConfig {
@@ -163,14 +165,17 @@ mod tests {
 
     /// Both ways compute the same loss on the same weights.
     #[test]
-    fn both_ways_agree() -> candle_core::Result<()> {
-        let mut rng = SplitMix64(3);
-        let x = random(&mut rng, (4, MAIN + BRANCH), 2.0)?;
-        let (main, branch) = (x.narrow(1, 0, MAIN)?, x.narrow(1, MAIN, BRANCH)?);
-        let targets = Tensor::from_vec(vec![0u32, 5, 9, 45], 4, &Device::Cpu)?;
+    fn both_ways_agree() -> Result<()> {
+        let (x, targets) = batch(4)?;
+        let (main, branch) = (
+            x.narrow(1, 0, MAIN).map_err(err)?,
+            x.narrow(1, MAIN, BRANCH).map_err(err)?,
+        );
         let w = weights(7)?;
-        let a = loss(&w, &main, &branch, &targets, false)?.to_scalar::<f32>()?;
-        let b = loss(&w, &main, &branch, &targets, true)?.to_scalar::<f32>()?;
+        let loss_of = |data_linear| {
+            loss(&w, &main, &branch, &targets, data_linear).and_then(|l| l.to_scalar::<f32>())
+        };
+        let (a, b) = (loss_of(false).map_err(err)?, loss_of(true).map_err(err)?);
         assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         Ok(())
     }

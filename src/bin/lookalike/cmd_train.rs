@@ -114,23 +114,16 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             .join(", ")
     );
     let bar = progress_bar();
-    // The first pass's best (score, epoch) so far: the refit runs that many.
-    let mut best: Option<(f32, usize)> = None;
     let report = train(
         &data,
         &fingerprint,
         &opts,
         |e| {
-            if let Some(score) = e.score {
-                if best.is_none_or(|b| score > b.0) {
-                    best = Some((score, e.epoch));
-                }
-            }
             bar.suspend(|| match e.phase {
                 Phase::Select => eprintln!(
                     "epoch {:>2}/{}  loss {:.4}  validation accuracy: {}  ({})",
                     e.epoch,
-                    opts.epochs,
+                    e.of,
                     e.loss,
                     accuracies(e.accuracy.iter().map(|(f, a)| (f, a))),
                     secs(e.took)
@@ -138,7 +131,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
                 Phase::Refit => eprintln!(
                     "refit epoch {:>2}/{}  loss {:.4}  (training + validation products; {})",
                     e.epoch,
-                    best.map_or(e.epoch, |b| b.1),
+                    e.of,
                     e.loss,
                     secs(e.took)
                 ),

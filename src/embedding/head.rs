@@ -236,7 +236,11 @@ impl Head {
             ("b2", weights.b2.len(), ch),
             ("ws", weights.ws.len(), s.saturating_mul(h)),
             ("bs", weights.bs.len(), s),
-            ("wc", weights.wc.len(), c.saturating_mul(h + ch)),
+            (
+                "wc",
+                weights.wc.len(),
+                c.saturating_mul(h.saturating_add(ch)),
+            ),
             ("bc", weights.bc.len(), c),
             (
                 "pmean",

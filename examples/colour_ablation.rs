@@ -7,6 +7,7 @@ use lookalike::embedding::{colour_descriptor, ColourSpec};
 use lookalike::eval::{evaluate, EvalOptions};
 use lookalike::imaging::{decode_file, fit};
 use lookalike::index::{format::Manifest, writer, Index};
+use lookalike::search::SearchRequest;
 use rayon::prelude::*;
 
 fn main() -> anyhow::Result<()> {
@@ -67,7 +68,10 @@ fn main() -> anyhow::Result<()> {
         let r = evaluate(
             &idx,
             &EvalOptions {
-                colour_weight: w,
+                ranking: SearchRequest {
+                    colour_weight: w,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         )?;

@@ -5,6 +5,7 @@
 
 use lookalike::eval::{evaluate, EvalOptions};
 use lookalike::index::{writer, Index};
+use lookalike::search::SearchRequest;
 use lookalike::vector::{dot, l2_normalise};
 use nalgebra::{DMatrix, SymmetricEigen};
 use rayon::prelude::*;
@@ -97,7 +98,10 @@ fn main() -> anyhow::Result<()> {
             let r = evaluate(
                 &idx,
                 &EvalOptions {
-                    colour_weight: w,
+                    ranking: SearchRequest {
+                        colour_weight: w,
+                        ..Default::default()
+                    },
                     ..Default::default()
                 },
             )?;

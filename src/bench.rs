@@ -78,8 +78,13 @@ pub fn bench_indexing(
 pub struct QueryBench {
     /// Search by product id (no embedding).
     pub by_id: Latency,
+    /// The same searches without the catalogue's vote (`vote_weight` 0:
+    /// recognition by the head alone), timed in turn with `by_id`.
+    pub by_id_without_vote: Latency,
     /// Decode + embed + search of a catalogue-sized image (60x80 JPEG).
     pub by_image: Latency,
+    /// The same without the catalogue's vote, timed in turn with `by_image`.
+    pub by_image_without_vote: Latency,
     /// Decode + embed + search of a full-size photo.
     pub by_photo: Latency,
 }
@@ -94,34 +99,48 @@ pub fn bench_queries(
     photos: &[PathBuf],
     req: &SearchRequest,
 ) -> Result<QueryBench> {
-    let mut by_id = Vec::with_capacity(ids.len());
+    let without_vote = SearchRequest {
+        vote_weight: 0.0,
+        ..req.clone()
+    };
+    let (mut by_id, mut by_id_without_vote) = (Vec::new(), Vec::new());
     for id in ids {
-        let t = Instant::now();
-        let r = search(index, &Query::Product(id), req)?;
-        by_id.push(t.elapsed());
-        std::hint::black_box(r);
+        for (r, times) in [(req, &mut by_id), (&without_vote, &mut by_id_without_vote)] {
+            let t = Instant::now();
+            let hits = search(index, &Query::Product(id), r)?;
+            times.push(t.elapsed());
+            std::hint::black_box(hits);
+        }
     }
     let limits = DecodeLimits::default();
-    let run = |files: &[PathBuf]| -> Result<Vec<Duration>> {
-        let mut out = Vec::with_capacity(files.len());
+    // Each file is searched with each request in turn, so that both
+    // timings see the same machine state.
+    let run = |files: &[PathBuf], reqs: &[&SearchRequest]| -> Result<Vec<Vec<Duration>>> {
+        let mut out = vec![Vec::with_capacity(files.len()); reqs.len()];
         for f in files {
             let bytes = std::fs::read(f).at(f)?;
-            let t = Instant::now();
-            let e = embedder.embed_query(&bytes, &limits, index.manifest().catalog_image_size)?;
-            let r = search(index, &Query::Embedding(&e), req)?;
-            out.push(t.elapsed());
-            std::hint::black_box(r);
+            for (req, times) in reqs.iter().zip(&mut out) {
+                let t = Instant::now();
+                let e =
+                    embedder.embed_query(&bytes, &limits, index.manifest().catalog_image_size)?;
+                let r = search(index, &Query::Embedding(&e), req)?;
+                times.push(t.elapsed());
+                std::hint::black_box(r);
+            }
         }
         Ok(out)
     };
     // One warm-up query so that lazily built state is not timed.
     if let Some(f) = images.first() {
-        let _ = run(std::slice::from_ref(f));
+        let _ = run(std::slice::from_ref(f), &[req]);
     }
+    let by_image = run(images, &[req, &without_vote])?;
     Ok(QueryBench {
         by_id: Latency::of(&by_id),
-        by_image: Latency::of(&run(images)?),
-        by_photo: Latency::of(&run(photos)?),
+        by_id_without_vote: Latency::of(&by_id_without_vote),
+        by_image: Latency::of(&by_image[0]),
+        by_image_without_vote: Latency::of(&by_image[1]),
+        by_photo: Latency::of(&run(photos, &[req])?[0]),
     })
 }
 

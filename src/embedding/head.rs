@@ -402,10 +402,17 @@ impl Head {
     /// The `top` most likely classes of every task for a search row made by
     /// [`Head::apply`].
     pub fn recognise(&self, search_row: &[f32], top: usize) -> Vec<(String, Vec<Guess>)> {
+        self.guesses(&self.probabilities(search_row), top)
+    }
+
+    /// The `top` most likely classes of every task, from per-task class
+    /// probabilities in [`TaskSpec::classes`] order (what
+    /// [`Head::probabilities`] gives, or a blend of it).
+    pub fn guesses(&self, probabilities: &[Vec<f32>], top: usize) -> Vec<(String, Vec<Guess>)> {
         self.info
             .tasks
             .iter()
-            .zip(self.probabilities(search_row))
+            .zip(probabilities)
             .map(|(task, probs)| {
                 let mut guesses: Vec<Guess> = probs
                     .iter()

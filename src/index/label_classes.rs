@@ -2,8 +2,9 @@
 //! it has one the head knows, else the head's own guess from its search row.
 //!
 //! Search uses this to rank by the catalogue's labels as well as by looks
-//! (see [`crate::search::label_prior`]); it is built once when an index with a
-//! head is opened.
+//! (see [`crate::search::label_prior`]) and to let a query's nearest
+//! products vote on what it is (see [`crate::search::catalogue_vote`]); it
+//! is built once when an index with a head is opened.
 
 use std::collections::HashMap;
 
@@ -19,18 +20,21 @@ pub struct TaskClasses {
     pub task: usize,
     /// Class index per row.
     pub class: Vec<u16>,
+    /// Per row: whether `class` is the catalogue's label (`false`: the
+    /// head's guess).
+    pub labelled: Vec<bool>,
     /// Rows whose class is the head's guess (no usable catalogue label).
     pub guessed: usize,
 }
 
-/// The classes of every product in the head's first shape task
-/// (articleType) and first colour task (baseColour).
+/// The classes of every product in each of the head's tasks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelClasses {
-    /// Shape task (the product's kind).
-    pub kind: Option<TaskClasses>,
-    /// Colour task.
-    pub colour: Option<TaskClasses>,
+    /// One entry per usable task, in the head's task order (a task with
+    /// more classes than `u16` holds is left out).
+    pub tasks: Vec<TaskClasses>,
+    kind: Option<usize>,
+    colour: Option<usize>,
 }
 
 impl LabelClasses {
@@ -41,46 +45,96 @@ impl LabelClasses {
         products: &[ProductRecord],
         search_row: impl Fn(usize) -> &'a [f32] + Sync,
     ) -> LabelClasses {
-        let classes = |part: Part| {
-            let task = head.first_task(part)?;
-            let spec = &head.info.tasks[task];
+        let lookups: Vec<(usize, HashMap<&str, u16>)> = head
+            .info
+            .tasks
+            .iter()
+            .enumerate()
             // Classes are stored as u16: a larger task is not used.
-            if spec.classes.len() > usize::from(u16::MAX) {
-                return None;
-            }
-            let by_name: HashMap<&str, u16> = spec
-                .classes
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.as_str(), i as u16))
-                .collect();
-            // Guessing runs the head's classifiers: in parallel, as a
-            // catalogue without labels guesses every row.
-            let (class, guesses): (Vec<u16>, Vec<bool>) = products
-                .par_iter()
-                .enumerate()
-                .map(|(r, p)| {
-                    let known = p
-                        .labels
-                        .get(&spec.field)
-                        .and_then(|v| by_name.get(v).copied());
-                    match known {
-                        Some(c) => (c, false),
-                        None => (argmax(&head.probabilities(search_row(r))[task]), true),
-                    }
-                })
-                .unzip();
-            let guessed = guesses.iter().filter(|g| **g).count();
-            Some(TaskClasses {
-                task,
-                class,
-                guessed,
+            .filter(|(_, spec)| spec.classes.len() <= usize::from(u16::MAX))
+            .map(|(task, spec)| {
+                let by_name = spec
+                    .classes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.as_str(), i as u16))
+                    .collect();
+                (task, by_name)
             })
+            .collect();
+        // Guessing runs the head's classifiers, once per row that lacks a
+        // label and in parallel, as a catalogue without labels guesses
+        // every row.
+        let per_row: Vec<Vec<(u16, bool)>> = products
+            .par_iter()
+            .enumerate()
+            .map(|(r, p)| {
+                let mut probs: Option<Vec<Vec<f32>>> = None;
+                lookups
+                    .iter()
+                    .map(|(task, by_name)| {
+                        let field = &head.info.tasks[*task].field;
+                        match p.labels.get(field).and_then(|v| by_name.get(v)) {
+                            Some(&c) => (c, true),
+                            None => {
+                                let probs =
+                                    probs.get_or_insert_with(|| head.probabilities(search_row(r)));
+                                (argmax(&probs[*task]), false)
+                            }
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let tasks: Vec<TaskClasses> = lookups
+            .iter()
+            .enumerate()
+            .map(|(i, (task, _))| {
+                let (class, labelled): (Vec<u16>, Vec<bool>) =
+                    per_row.iter().map(|row| row[i]).unzip();
+                let guessed = labelled.iter().filter(|l| !**l).count();
+                TaskClasses {
+                    task: *task,
+                    class,
+                    labelled,
+                    guessed,
+                }
+            })
+            .collect();
+        let position = |part: Part| {
+            let task = head.first_task(part)?;
+            tasks.iter().position(|t| t.task == task)
         };
         LabelClasses {
-            kind: classes(Part::Shape),
-            colour: classes(Part::Colour),
+            kind: position(Part::Shape),
+            colour: position(Part::Colour),
+            tasks,
         }
+    }
+
+    /// Classes made by hand (tests): `kind` and `colour` index `tasks`.
+    #[cfg(test)]
+    pub(crate) fn from_tasks(
+        tasks: Vec<TaskClasses>,
+        kind: Option<usize>,
+        colour: Option<usize>,
+    ) -> LabelClasses {
+        LabelClasses {
+            tasks,
+            kind,
+            colour,
+        }
+    }
+
+    /// The classes of the head's first shape task (the product's kind:
+    /// articleType in a Kaggle head).
+    pub fn kind(&self) -> Option<&TaskClasses> {
+        self.kind.map(|i| &self.tasks[i])
+    }
+
+    /// The classes of the head's first colour task (baseColour).
+    pub fn colour(&self) -> Option<&TaskClasses> {
+        self.colour.map(|i| &self.tasks[i])
     }
 }
 

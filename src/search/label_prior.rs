@@ -16,7 +16,6 @@
 //! product's own labels (a search by id ranks like a search by its image).
 //! The weight was chosen by the evaluation (README, "Learned head").
 
-use crate::index::label_classes::TaskClasses;
 use crate::index::Index;
 
 /// The label term for one query.
@@ -27,20 +26,19 @@ pub struct LabelPrior<'a> {
 }
 
 impl<'a> LabelPrior<'a> {
-    /// The term for query search row `q`; `None` when `weight` is 0 or the
-    /// index has no head.
-    pub fn new(index: &'a Index, q: &[f32], weight: f32) -> Option<LabelPrior<'a>> {
-        let (head, classes) = (index.head()?, index.label_classes()?);
+    /// The term for a query whose class probabilities (per head task, see
+    /// [`crate::embedding::head::Head::probabilities`]) are `probs`; `None`
+    /// when `weight` is 0 or the index has no head.
+    pub fn new(index: &'a Index, probs: &[Vec<f32>], weight: f32) -> Option<LabelPrior<'a>> {
+        let classes = index.label_classes()?;
         if weight <= 0.0 {
             return None;
         }
-        let mut probs = head.probabilities(q);
-        let part = |t: &'a TaskClasses| (t.class.as_slice(), std::mem::take(&mut probs[t.task]));
         let parts: Vec<_> = classes
-            .kind
-            .iter()
-            .chain(&classes.colour)
-            .map(part)
+            .kind()
+            .into_iter()
+            .chain(classes.colour())
+            .filter_map(|t| Some((t.class.as_slice(), probs.get(t.task)?.clone())))
             .collect();
         if parts.is_empty() {
             return None;
@@ -69,7 +67,7 @@ impl<'a> LabelPrior<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use crate::catalog::Labels;
@@ -82,7 +80,7 @@ mod tests {
 
     /// The synthetic training rows as an index with a head trained on them;
     /// every 10th product has no labels.
-    fn labelled_index(dir: &std::path::Path) -> Index {
+    pub(crate) fn labelled_index(dir: &std::path::Path) -> Index {
         let data = synthetic(300);
         let opts = crate::training::TrainOptions {
             epochs: 8,
@@ -124,11 +122,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let index = labelled_index(dir.path());
         let classes = index.label_classes().expect("classes");
-        let kind = classes.kind.as_ref().expect("articleType task");
+        let kind = classes.kind().expect("articleType task");
         // Unlabelled rows get the head's guess; labelled rows their label.
         assert_eq!(kind.guessed, 30);
         assert_eq!(kind.class[4], 1, "p4 is labelled b");
-        assert!(classes.colour.as_ref().is_some_and(|c| c.guessed == 30));
+        assert!(classes.colour().is_some_and(|c| c.guessed == 30));
 
         let by_looks = SearchRequest {
             k: 30,
@@ -160,8 +158,11 @@ mod tests {
         assert!(labels >= 25, "only {labels} of 30 hits are red a's");
 
         // The scan stays exact with the label term: it equals scoring every row.
+        // The label term reads the head's own probabilities (the request's
+        // default catalogue vote changes recognition only).
         let q = index.search_row(0).to_vec();
-        let prior = super::LabelPrior::new(&index, &q, 1.0).expect("prior");
+        let probs = index.head().expect("head").probabilities(&q);
+        let prior = super::LabelPrior::new(&index, &probs, 1.0).expect("prior");
         let cnn = index.manifest().search_cnn_dim;
         let mut all: Vec<(f32, usize)> = (1..index.len())
             .map(|r| {

@@ -17,9 +17,14 @@
 //! search returns k hits whenever at least k rows match.
 //!
 //! With a head, the cosine also gets a label term ([`label_prior`]): exact
-//! per row, so it adds to both bounds and the result stays exact.
+//! per row, so it adds to both bounds and the result stays exact. The same
+//! pass also finds the query's nearest products by looks among all rows,
+//! whatever the filters, for the catalogue's vote on what the query is
+//! ([`catalogue_vote`]): each row's two dot products are computed once and
+//! serve both rankings.
 
 pub mod browse;
+pub mod catalogue_vote;
 pub mod filter;
 pub mod label_prior;
 pub mod metric;
@@ -31,6 +36,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use browse::{browse, Page, NAME_FIELD};
+pub use catalogue_vote::DEFAULT_VOTE_WEIGHT;
 pub use filter::Filter;
 pub use label_prior::LabelPrior;
 pub use metric::{Metric, Scored};
@@ -77,6 +83,9 @@ pub struct SearchRequest {
     /// Weight of the catalogue's labels in `0..=1` (see [`label_prior`]);
     /// used with a head and the cosine metric only.
     pub label_weight: f32,
+    /// Share of the catalogue's vote in what the query is recognised as, in
+    /// `0..=1` (see [`catalogue_vote`]); used with a head only.
+    pub vote_weight: f32,
 }
 
 impl Default for SearchRequest {
@@ -87,6 +96,7 @@ impl Default for SearchRequest {
             metric: Metric::Cosine,
             colour_weight: DEFAULT_COLOUR_WEIGHT,
             label_weight: DEFAULT_LABEL_WEIGHT,
+            vote_weight: DEFAULT_VOTE_WEIGHT,
         }
     }
 }
@@ -121,9 +131,11 @@ pub struct SearchResults {
     /// Time spent in the search (embedding a query image not included).
     #[serde(skip)]
     pub took: Duration,
-    /// The query's search row (what [`recognise`] reads).
+    /// The query's class probabilities per head task (the head's, blended
+    /// with the catalogue's vote; what [`recognise`] reads); `None` without
+    /// a head.
     #[serde(skip)]
-    pub query_row: Vec<f32>,
+    pub probabilities: Option<Vec<Vec<f32>>>,
 }
 
 /// Rows scored per parallel task.
@@ -138,7 +150,11 @@ impl SearchRequest {
                 self.k
             )));
         }
-        for (name, w) in [("colour", self.colour_weight), ("label", self.label_weight)] {
+        for (name, w) in [
+            ("colour", self.colour_weight),
+            ("label", self.label_weight),
+            ("vote", self.vote_weight),
+        ] {
             if !(0.0..=1.0).contains(&w) {
                 return Err(Error::InvalidArgument(format!(
                     "{name} weight must be in 0..=1, got {w}"
@@ -180,11 +196,41 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
         }
     };
     let allowed = filter::compile(&req.filters, index.payload(), index.len())?;
-    let prior = match req.metric {
-        Metric::Cosine => LabelPrior::new(index, &q, req.label_weight),
-        Metric::Euclidean => None,
+    let voters = index
+        .label_classes()
+        .filter(|_| req.vote_weight > 0.0 && index.head().is_some());
+    let mut probabilities = index.head().map(|head| head.probabilities(&q));
+    // The label term reads the head's own probabilities: the vote's
+    // neighbours already rank high by looks, and blending their labels into
+    // the ranking too counted them twice (README, "Catalogue vote").
+    let prior = match (req.metric, &probabilities) {
+        (Metric::Cosine, Some(p)) => LabelPrior::new(index, p, req.label_weight),
+        _ => None,
     };
-    let candidates = scan(index, &q, req, prior.as_ref(), allowed.as_deref(), exclude);
+    let mut rankings = vec![Ranking {
+        k: req.k,
+        metric: req.metric,
+        colour_weight: req.colour_weight,
+        prior: prior.as_ref(),
+        allowed: allowed.as_deref(),
+    }];
+    if voters.is_some() {
+        // The vote's neighbours: every row, whatever the filters, by looks.
+        rankings.push(Ranking {
+            k: catalogue_vote::NEIGHBOURS,
+            metric: Metric::Cosine,
+            colour_weight: catalogue_vote::COLOUR_WEIGHT,
+            prior: None,
+            allowed: None,
+        });
+    }
+    let mut tops = Scan::new(index, &q, exclude).run(&rankings).into_iter();
+    let candidates = tops.next().unwrap_or_default();
+    if let (Some(classes), Some(probs), Some(near)) = (voters, probabilities.as_mut(), tops.next())
+    {
+        let neighbours: Vec<(f32, usize)> = near.iter().map(|c| (c.key, c.row as usize)).collect();
+        catalogue_vote::blend(probs, classes, &neighbours, req.vote_weight);
+    }
     let cnn_dim = index.manifest().search_cnn_dim;
     let hits = candidates
         .into_iter()
@@ -211,7 +257,7 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
     Ok(SearchResults {
         hits,
         took: start.elapsed(),
-        query_row: q,
+        probabilities,
     })
 }
 
@@ -219,13 +265,12 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
 /// likely classes, best first.
 pub type Recognition = Vec<(String, Vec<crate::embedding::head::Guess>)>;
 
-/// Recognises the `top` likeliest articleType, baseColour, ... of the query
-/// of `results` with the index's head (from the search row the search
-/// already made); `None` when the index has no head.
+/// The `top` likeliest articleType, baseColour, ... of the query of
+/// `results` (the head's probabilities with the catalogue's vote, as the
+/// search worked them out); `None` when the index has no head.
 pub fn recognise(index: &Index, results: &SearchResults, top: usize) -> Option<Recognition> {
-    index
-        .head()
-        .map(|head| head.recognise(&results.query_row, top))
+    let (head, probs) = (index.head()?, results.probabilities.as_ref()?);
+    Some(head.guesses(probs, top))
 }
 
 /// A recognition as JSON: `{"articleType": [{"label": .., "confidence": ..}], ..}`.
@@ -265,77 +310,185 @@ fn for_allowed(
     }
 }
 
-/// The exact top-k rows for query row `q` (see the module docs).
-fn scan(
-    index: &Index,
-    q: &[f32],
-    req: &SearchRequest,
-    prior: Option<&LabelPrior<'_>>,
-    allowed: Option<&[u64]>,
-    exclude: Option<usize>,
-) -> Vec<Candidate> {
-    let lifted = |r: usize, s: f32| prior.map_or(s, |p| p.apply(r, s).0);
-    let n = index.len();
-    let dim = index.search_dim();
-    let cnn_dim = index.manifest().search_cnn_dim;
-    let (codes, scales) = (index.codes(), index.scales());
-    let (metric, w, k) = (req.metric, req.colour_weight, req.k);
-    let (ws, wk) = (1.0 - w, w);
-    let (qc, qk) = q.split_at(cnn_dim);
-    let (qc_norm, qk_norm) = (dot(qc, qc).sqrt(), dot(qk, qk).sqrt());
-    let chunks = n.div_ceil(CHUNK);
+/// Whether `allowed` (a row bitset; `None`: every row) holds row `r`.
+#[inline]
+fn is_allowed(allowed: Option<&[u64]>, r: usize) -> bool {
+    allowed.is_none_or(|bits| bits[r / 64] >> (r % 64) & 1 == 1)
+}
 
-    // Phase 1: approximate scores with error bounds; top-k of lower bounds.
-    let (lowers, uppers): (Vec<TopK>, Vec<Vec<(f32, u32)>>) = (0..chunks)
-        .into_par_iter()
-        .map(|c| {
-            let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
-            let mut lower = TopK::new(k);
-            let mut upper = Vec::with_capacity(hi - lo);
-            for_allowed(lo, hi, allowed, exclude, |r| {
-                let code = &codes[r * dim..(r + 1) * dim];
-                let m = &scales[r * META_FLOATS..(r + 1) * META_FLOATS];
-                let approx = ws * m[0] * dot_i8(qc, &code[..cnn_dim])
-                    + if wk == 0.0 {
-                        0.0
-                    } else {
-                        wk * m[2] * dot_i8(qk, &code[cnn_dim..])
+/// A row's approximate shape and colour cosines, from its i8 codes (each
+/// within its part's bound of the exact value, see [`Scan::bounds`]).
+#[derive(Debug, Clone, Copy)]
+struct Approx {
+    row: u32,
+    shape: f32,
+    colour: f32,
+}
+
+/// One top-k that a scan collects.
+struct Ranking<'a> {
+    k: usize,
+    metric: Metric,
+    colour_weight: f32,
+    /// The label term (cosine only).
+    prior: Option<&'a LabelPrior<'a>>,
+    /// The rows it may return (`None`: all).
+    allowed: Option<&'a [u64]>,
+}
+
+impl Ranking<'_> {
+    /// Score `s` of row `r` with the label term.
+    #[inline]
+    fn lifted(&self, r: usize, s: f32) -> f32 {
+        self.prior.map_or(s, |p| p.apply(r, s).0)
+    }
+
+    /// The approximate score of `a` with its error bound.
+    #[inline]
+    fn approximate(&self, a: &Approx, (bs, bk): (f32, f32)) -> (f32, f32) {
+        let (ws, wk) = (1.0 - self.colour_weight, self.colour_weight);
+        (ws * a.shape + wk * a.colour, ws * bs + wk * bk)
+    }
+}
+
+/// One query's pass over the quantised rows (see the module docs).
+struct Scan<'a> {
+    index: &'a Index,
+    q: &'a [f32],
+    exclude: Option<usize>,
+    cnn_dim: usize,
+    dim: usize,
+    qc_norm: f32,
+    qk_norm: f32,
+}
+
+impl<'a> Scan<'a> {
+    fn new(index: &'a Index, q: &'a [f32], exclude: Option<usize>) -> Scan<'a> {
+        let cnn_dim = index.manifest().search_cnn_dim;
+        let (qc, qk) = q.split_at(cnn_dim);
+        Scan {
+            index,
+            q,
+            exclude,
+            cnn_dim,
+            dim: index.search_dim(),
+            qc_norm: dot(qc, qc).sqrt(),
+            qk_norm: dot(qk, qk).sqrt(),
+        }
+    }
+
+    /// Error bounds of row `r`'s approximate shape and colour cosines.
+    #[inline]
+    fn bounds(&self, r: usize) -> (f32, f32) {
+        let m = &self.index.scales()[r * META_FLOATS..(r + 1) * META_FLOATS];
+        (self.qc_norm * m[1], self.qk_norm * m[3])
+    }
+
+    /// The exact top-k of each ranking, from one pass over the codes: per
+    /// row, the approximate cosines, and per ranking the lower bound of its
+    /// score; then, per ranking, the rows whose upper bound reaches its
+    /// k-th best lower bound are rescored in f32.
+    fn run(&self, rankings: &[Ranking<'_>]) -> Vec<Vec<Candidate>> {
+        let n = self.index.len();
+        let (codes, scales) = (self.index.codes(), self.index.scales());
+        let (dim, cnn_dim) = (self.dim, self.cnn_dim);
+        let (qc, qk) = self.q.split_at(cnn_dim);
+        // A single ranking visits only its rows; several visit them all.
+        let visit = match rankings {
+            [only] => only.allowed,
+            _ => None,
+        };
+        let colour = rankings.iter().any(|r| r.colour_weight > 0.0);
+        let (approx, lowers): (Vec<Vec<Approx>>, Vec<Vec<TopK>>) = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
+                let mut out = Vec::new();
+                let mut lowers: Vec<TopK> = rankings.iter().map(|r| TopK::new(r.k)).collect();
+                for_allowed(lo, hi, visit, self.exclude, |r| {
+                    let code = &codes[r * dim..(r + 1) * dim];
+                    let m = &scales[r * META_FLOATS..(r + 1) * META_FLOATS];
+                    let a = Approx {
+                        row: r as u32,
+                        shape: m[0] * dot_i8(qc, &code[..cnn_dim]),
+                        colour: if colour {
+                            m[2] * dot_i8(qk, &code[cnn_dim..])
+                        } else {
+                            0.0
+                        },
                     };
-                let bound = ws * qc_norm * m[1] + wk * qk_norm * m[3];
-                lower.push(Candidate {
-                    key: lifted(r, approx - bound),
-                    row: r as u32,
+                    let bounds = (self.qc_norm * m[1], self.qk_norm * m[3]);
+                    // The chunk's k-th lower bound only grows and never
+                    // exceeds the final floor: a row whose upper bound is
+                    // already below it cannot be a hit and is not kept.
+                    let mut keep = false;
+                    for (ranking, lower) in rankings.iter().zip(&mut lowers) {
+                        if is_allowed(ranking.allowed, r) {
+                            let (score, bound) = ranking.approximate(&a, bounds);
+                            lower.push(Candidate {
+                                key: ranking.lifted(r, score - bound),
+                                row: a.row,
+                            });
+                            keep |= lower
+                                .threshold()
+                                .is_none_or(|t| ranking.lifted(r, score + bound) >= t);
+                        }
+                    }
+                    if keep {
+                        out.push(a);
+                    }
                 });
-                upper.push((lifted(r, approx + bound), r as u32));
-            });
-            (lower, upper)
-        })
-        .unzip();
-    // Fewer than k allowed rows: no floor, every one of them is a hit.
-    let floor = lowers
-        .into_iter()
+                (out, lowers)
+            })
+            .unzip();
+        let floors: Vec<f32> = rankings
+            .iter()
+            .enumerate()
+            .map(|(i, ranking)| floor(lowers.iter().map(|l| l[i].clone()), ranking.k))
+            .collect();
+        let search_rows = self.index.search_rows();
+        let empty = || rankings.iter().map(|r| TopK::new(r.k)).collect::<Vec<_>>();
+        approx
+            .par_iter()
+            .map(|chunk| {
+                let mut tops = empty();
+                for a in chunk {
+                    let r = a.row as usize;
+                    let bounds = self.bounds(r);
+                    for ((ranking, top), &floor) in rankings.iter().zip(&mut tops).zip(&floors) {
+                        if !is_allowed(ranking.allowed, r) {
+                            continue;
+                        }
+                        let (score, bound) = ranking.approximate(a, bounds);
+                        if ranking.lifted(r, score + bound) >= floor {
+                            let x = &search_rows[r * dim..(r + 1) * dim];
+                            let s = ranking
+                                .metric
+                                .score(self.q, x, cnn_dim, ranking.colour_weight)
+                                .score;
+                            let key = ranking.metric.rank_key(ranking.lifted(r, s));
+                            top.push(Candidate { key, row: a.row });
+                        }
+                    }
+                }
+                tops
+            })
+            .reduce(empty, |a, b| {
+                a.into_iter().zip(b).map(|(a, b)| a.merge(b)).collect()
+            })
+            .into_iter()
+            .map(TopK::into_sorted)
+            .collect()
+    }
+}
+
+/// The k-th best of the chunks' lower bounds: at least k rows score this
+/// much. Fewer than k rows: no floor, every one of them is a hit.
+fn floor(lowers: impl Iterator<Item = TopK>, k: usize) -> f32 {
+    lowers
         .fold(TopK::new(k), TopK::merge)
         .threshold()
-        .unwrap_or(f32::NEG_INFINITY);
-
-    // Phase 2: exact scores for the rows that can still make the top k.
-    let search_rows = index.search_rows();
-    uppers
-        .into_par_iter()
-        .map(|upper| {
-            let mut top = TopK::new(k);
-            for (ub, r) in upper {
-                if ub >= floor {
-                    let x = &search_rows[r as usize * dim..(r as usize + 1) * dim];
-                    let score = lifted(r as usize, metric.score(q, x, cnn_dim, w).score);
-                    let key = metric.rank_key(score);
-                    top.push(Candidate { key, row: r });
-                }
-            }
-            top
-        })
-        .reduce(|| TopK::new(k), TopK::merge)
-        .into_sorted()
+        .unwrap_or(f32::NEG_INFINITY)
 }
 
 #[cfg(test)]
@@ -447,6 +600,7 @@ mod tests {
                 metric,
                 colour_weight: w,
                 label_weight: 0.0,
+                vote_weight: DEFAULT_VOTE_WEIGHT,
             };
             let id = format!("p{}", i * 7);
             let row = index.row_of(&id).expect("row");

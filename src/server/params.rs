@@ -40,7 +40,7 @@ fn unknown(key: &str, known: &str) -> ApiError {
 }
 
 /// Parameters of the two search endpoints: `k`, `filter` (repeatable),
-/// `metric`, `colour_weight`, `label_weight`.
+/// `metric`, `colour_weight`, `label_weight`, `vote_weight`.
 pub fn search_request(raw: Option<&str>) -> Result<SearchRequest, ApiError> {
     let mut req = SearchRequest::default();
     for (key, value) in pairs(raw) {
@@ -54,10 +54,11 @@ pub fn search_request(raw: Option<&str>) -> Result<SearchRequest, ApiError> {
             }
             "colour_weight" => req.colour_weight = number(&key, &value)?,
             "label_weight" => req.label_weight = number(&key, &value)?,
+            "vote_weight" => req.vote_weight = number(&key, &value)?,
             _ => {
                 return Err(unknown(
                     &key,
-                    "k, filter, metric, colour_weight, label_weight",
+                    "k, filter, metric, colour_weight, label_weight, vote_weight",
                 ))
             }
         }
@@ -132,6 +133,7 @@ mod tests {
             ("colour_weight=NaN", "colour weight"),
             ("label_weight=-0.1", "label weight"),
             ("label_weight=inf", "label weight"),
+            ("vote_weight=2", "vote weight"),
             ("kk=3", "unknown parameter `kk`"),
         ] {
             let e = search_request(Some(q)).unwrap_err();

@@ -173,7 +173,9 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         "query": {
             "index_products": index_products,
             "by_id": q.by_id,
+            "by_id_without_vote": q.by_id_without_vote,
             "by_image_60x80": q.by_image,
+            "by_image_60x80_without_vote": q.by_image_without_vote,
             "by_photo": q.by_photo,
         },
         "training_step": step,
@@ -204,11 +206,13 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     );
     for (name, l) in [
         ("by id", q.by_id),
+        ("by id w/o vote", q.by_id_without_vote),
         ("by 60x80 image", q.by_image),
+        ("by 60x80 image w/o vote", q.by_image_without_vote),
         ("by full-size photo", q.by_photo),
     ] {
         println!(
-            "query {name:<19} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} queries)",
+            "query {name:<20} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} queries)",
             l.p50_ms, l.p99_ms, l.n
         );
     }

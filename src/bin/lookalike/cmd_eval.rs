@@ -60,9 +60,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let opts = EvalOptions {
         queries,
         split,
-        metric: req.metric,
-        colour_weight: req.colour_weight,
-        label_weight: req.label_weight,
+        ranking: req.clone(),
         seed: args.seed,
     };
     let r = evaluate(&index, &opts)?;
@@ -94,7 +92,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     }
     let fp = &index.manifest().embedder;
     println!(
-        "{} queries ({} split) over {} products, {} input {}x{} {}, {} colour weight {}, label weight {}, {:.1}s",
+        "{} queries ({} split) over {} products, {} input {}x{} {}, {} colour weight {}, label weight {}, vote weight {}, {:.1}s",
         r.queries,
         args.split,
         r.corpus,
@@ -105,6 +103,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         r.metric,
         r.colour_weight,
         r.label_weight,
+        r.vote_weight,
         r.elapsed.as_secs_f64()
     );
     println!(

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use lookalike::search::{
-    Filter, Metric, SearchRequest, DEFAULT_COLOUR_WEIGHT, DEFAULT_LABEL_WEIGHT,
+    Filter, Metric, SearchRequest, DEFAULT_COLOUR_WEIGHT, DEFAULT_LABEL_WEIGHT, DEFAULT_VOTE_WEIGHT,
 };
 
 /// How hits are scored.
@@ -19,6 +19,11 @@ pub struct RankingArgs {
     /// higher (cosine only; 0 ranks by looks alone).
     #[arg(long, default_value_t = DEFAULT_LABEL_WEIGHT)]
     pub label_weight: f32,
+    /// Share of the catalogue's vote in what the query is recognised as,
+    /// 0..=1: with a trained head, the query's 10 nearest products vote
+    /// with their labels (0: the head alone).
+    #[arg(long, default_value_t = DEFAULT_VOTE_WEIGHT)]
+    pub vote_weight: f32,
 }
 
 impl RankingArgs {
@@ -30,6 +35,7 @@ impl RankingArgs {
             metric: self.metric,
             colour_weight: self.colour_weight,
             label_weight: self.label_weight,
+            vote_weight: self.vote_weight,
         };
         req.validate()?;
         Ok(req)

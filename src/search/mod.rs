@@ -343,6 +343,12 @@ impl Ranking<'_> {
         self.prior.map_or(s, |p| p.apply(r, s).0)
     }
 
+    /// The label term's lift of row `r` (see [`LabelPrior::lift`]).
+    #[inline]
+    fn lift(&self, r: usize) -> f32 {
+        self.prior.map_or(0.0, |p| p.lift(r))
+    }
+
     /// The approximate score of `a` with its error bound.
     #[inline]
     fn approximate(&self, a: &Approx, (bs, bk): (f32, f32)) -> (f32, f32) {
@@ -423,16 +429,25 @@ impl<'a> Scan<'a> {
                     // already below it cannot be a hit and is not kept.
                     let mut keep = false;
                     for (ranking, lower) in rankings.iter().zip(&mut lowers) {
-                        if is_allowed(ranking.allowed, r) {
-                            let (score, bound) = ranking.approximate(&a, bounds);
-                            lower.push(Candidate {
-                                key: ranking.lifted(r, score - bound),
-                                row: a.row,
-                            });
-                            keep |= lower
-                                .threshold()
-                                .is_none_or(|t| ranking.lifted(r, score + bound) >= t);
+                        if !is_allowed(ranking.allowed, r) {
+                            continue;
                         }
+                        let (score, bound) = ranking.approximate(&a, bounds);
+                        let lift = ranking.lift(r);
+                        let upper = score + bound;
+                        // Most rows stop here: below the floor even at best.
+                        if lower
+                            .threshold()
+                            .is_some_and(|t| upper + lift * (1.0 - upper) < t)
+                        {
+                            continue;
+                        }
+                        let lowest = score - bound;
+                        lower.push(Candidate {
+                            key: lowest + lift * (1.0 - lowest),
+                            row: a.row,
+                        });
+                        keep = true;
                     }
                     if keep {
                         out.push(a);

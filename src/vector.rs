@@ -47,10 +47,61 @@ kernel!(
     /// Squared Euclidean distance of two equal-length slices.
     squared_l2, squared_l2_avx2, squared_l2_portable, f32, |x, y| (x - y) * (x - y)
 );
-kernel!(
-    /// Dot product of f32 `a` with i8 codes `b` (scale applied by the caller).
-    dot_i8, dot_i8_avx2, dot_i8_portable, i8, |x, y| x * f32::from(y)
-);
+
+/// Dot product of i16 `a` with i8 `b` over the common length, exact in i32
+/// as long as `len * 2^15 * 2^7` fits (callers bound `a`'s values by the
+/// length; see [`crate::index::search_rows::QueryCodes`]). The AVX2 copy
+/// multiplies 16 pairs and adds them pairwise in one instruction
+/// (`vpmaddwd`), about three times fewer operations than converting the i8
+/// codes to f32.
+#[inline]
+pub fn dot_i16_i8(a: &[i16], b: &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { dot_i16_i8_avx2(a, b) };
+        }
+    }
+    dot_i16_i8_portable(a, b)
+}
+
+#[inline]
+fn dot_i16_i8_portable(a: &[i16], b: &[i8]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .fold(0i32, i32::wrapping_add)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i16_i8_avx2(a: &[i16], b: &[i8]) -> i32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let mut acc = _mm256_setzero_si256();
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, the length of both slices, so the 16 i8 and
+        // 16 i16 read here are in bounds; the loads are unaligned ones.
+        let (x, y) = unsafe {
+            (
+                _mm256_loadu_si256(a.as_ptr().add(i).cast::<__m256i>()),
+                _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>()),
+            )
+        };
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, _mm256_cvtepi8_epi16(y)));
+        i += 16;
+    }
+    let half = _mm_add_epi32(
+        _mm256_castsi256_si128(acc),
+        _mm256_extracti128_si256::<1>(acc),
+    );
+    let pair = _mm_add_epi32(half, _mm_shuffle_epi32::<0b01_00_11_10>(half));
+    let one = _mm_add_epi32(pair, _mm_shuffle_epi32::<0b10_11_00_01>(pair));
+    let tail = dot_i16_i8_portable(&a[i..n], &b[i..n]);
+    _mm_cvtsi128_si32(one).wrapping_add(tail)
+}
 
 /// Scales `v` to unit length (leaves an all-zero vector as it is).
 pub fn l2_normalise(v: &mut [f32]) {
@@ -123,6 +174,31 @@ mod tests {
     }
 
     #[test]
+    fn integer_dot_is_exact() {
+        // 1283 = 80 full blocks of 16 + a remainder of 3; extreme values.
+        let a: Vec<i16> = (0..1283)
+            .map(|i| ((i * 7919) % 26_153) as i16 - 13_076)
+            .collect();
+        let mut b: Vec<i8> = (0..1283).map(|i| ((i * 31) % 256) as u8 as i8).collect();
+        b[0] = -128;
+        let naive: i64 = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| i64::from(x) * i64::from(y))
+            .sum();
+        assert_eq!(i64::from(dot_i16_i8(&a, &b)), naive);
+        assert_eq!(dot_i16_i8_portable(&a, &b), dot_i16_i8(&a, &b));
+        for n in [0, 1, 15, 16, 17, 33] {
+            let naive: i32 = a[..n]
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                .sum();
+            assert_eq!(dot_i16_i8(&a[..n], &b[..n]), naive, "n={n}");
+        }
+    }
+
+    #[test]
     fn long_vectors_match_naive_sums() {
         // 1283 = 80 full chunks + a remainder of 3.
         let a: Vec<f32> = (0..1283)
@@ -145,13 +221,5 @@ mod tests {
         assert!((f64::from(squared_l2(&a, &b)) - naive_l2).abs() < 1e-3);
         assert!((dot_portable(&a, &b) - dot(&a, &b)).abs() < 1e-3);
         assert!((squared_l2_portable(&a, &b) - squared_l2(&a, &b)).abs() < 1e-3);
-        let codes: Vec<i8> = (0..1283).map(|i| ((i * 13) % 255) as i8).collect();
-        let naive_i8: f64 = a
-            .iter()
-            .zip(&codes)
-            .map(|(x, c)| f64::from(*x) * f64::from(*c))
-            .sum();
-        assert!((f64::from(dot_i8(&a, &codes)) - naive_i8).abs() < 1e-2);
-        assert!((dot_i8_portable(&a, &codes) - dot_i8(&a, &codes)).abs() < 1e-2);
     }
 }

@@ -45,9 +45,10 @@ use topk::{Candidate, TopK};
 use crate::catalog::Labels;
 use crate::embedding::Embedding;
 use crate::error::{Error, Result};
+use crate::index::search_rows::QueryCodes;
 use crate::index::search_rows::META_FLOATS;
 use crate::index::Index;
-use crate::vector::{dot, dot_i8};
+use crate::vector::dot;
 
 /// Largest `k` accepted.
 pub const MAX_K: usize = 1000;
@@ -364,6 +365,9 @@ struct Scan<'a> {
     exclude: Option<usize>,
     cnn_dim: usize,
     dim: usize,
+    /// The query's shape and colour parts in i16 codes.
+    qc: QueryCodes,
+    qk: QueryCodes,
     qc_norm: f32,
     qk_norm: f32,
 }
@@ -378,16 +382,27 @@ impl<'a> Scan<'a> {
             exclude,
             cnn_dim,
             dim: index.search_dim(),
+            qc: QueryCodes::new(qc),
+            qk: QueryCodes::new(qk),
             qc_norm: dot(qc, qc).sqrt(),
             qk_norm: dot(qk, qk).sqrt(),
         }
     }
 
-    /// Error bounds of row `r`'s approximate shape and colour cosines.
+    /// Error bounds of row `r`'s approximate shape and colour cosines, from
+    /// its scales and error norms `m` (row and query quantisation both).
     #[inline]
-    fn bounds(&self, r: usize) -> (f32, f32) {
-        let m = &self.index.scales()[r * META_FLOATS..(r + 1) * META_FLOATS];
-        (self.qc_norm * m[1], self.qk_norm * m[3])
+    fn bounds(&self, m: &[f32]) -> (f32, f32) {
+        (
+            self.qc_norm * m[1] + self.qc.bound(m[0]),
+            self.qk_norm * m[3] + self.qk.bound(m[2]),
+        )
+    }
+
+    /// Row `r`'s scales and error norms.
+    #[inline]
+    fn meta(&self, r: usize) -> &'a [f32] {
+        &self.index.scales()[r * META_FLOATS..(r + 1) * META_FLOATS]
     }
 
     /// The exact top-k of each ranking, from one pass over the codes: per
@@ -396,9 +411,8 @@ impl<'a> Scan<'a> {
     /// k-th best lower bound are rescored in f32.
     fn run(&self, rankings: &[Ranking<'_>]) -> Vec<Vec<Candidate>> {
         let n = self.index.len();
-        let (codes, scales) = (self.index.codes(), self.index.scales());
+        let codes = self.index.codes();
         let (dim, cnn_dim) = (self.dim, self.cnn_dim);
-        let (qc, qk) = self.q.split_at(cnn_dim);
         // A single ranking visits only its rows; several visit them all.
         let visit = match rankings {
             [only] => only.allowed,
@@ -413,17 +427,17 @@ impl<'a> Scan<'a> {
                 let mut lowers: Vec<TopK> = rankings.iter().map(|r| TopK::new(r.k)).collect();
                 for_allowed(lo, hi, visit, self.exclude, |r| {
                     let code = &codes[r * dim..(r + 1) * dim];
-                    let m = &scales[r * META_FLOATS..(r + 1) * META_FLOATS];
+                    let m = self.meta(r);
                     let a = Approx {
                         row: r as u32,
-                        shape: m[0] * dot_i8(qc, &code[..cnn_dim]),
+                        shape: m[0] * self.qc.dot(&code[..cnn_dim]),
                         colour: if colour {
-                            m[2] * dot_i8(qk, &code[cnn_dim..])
+                            m[2] * self.qk.dot(&code[cnn_dim..])
                         } else {
                             0.0
                         },
                     };
-                    let bounds = (self.qc_norm * m[1], self.qk_norm * m[3]);
+                    let bounds = self.bounds(m);
                     // The chunk's k-th lower bound only grows and never
                     // exceeds the final floor: a row whose upper bound is
                     // already below it cannot be a hit and is not kept.
@@ -469,7 +483,7 @@ impl<'a> Scan<'a> {
                 let mut tops = empty();
                 for a in chunk {
                     let r = a.row as usize;
-                    let bounds = self.bounds(r);
+                    let bounds = self.bounds(self.meta(r));
                     for ((ranking, top), &floor) in rankings.iter().zip(&mut tops).zip(&floors) {
                         if !is_allowed(ranking.allowed, r) {
                             continue;

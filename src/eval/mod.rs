@@ -22,7 +22,7 @@ pub use metrics::{rank_metrics, MeanMetrics, RankMetrics};
 
 use crate::error::{Error, Result};
 use crate::index::Index;
-use crate::search::{recognise, search, Metric, Query, Recognition, SearchRequest};
+use crate::search::{recognition, search, Metric, Query, Recognition, SearchRequest};
 
 /// Which queries to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,19 +197,20 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
         // sample is stratified by articleType for the ranking metrics, which
         // weighs a rare type as much as a common one, and the 8,912 products
         // of the Kaggle test split have half the sampling error of 2,000.
-        // Each is recognised as a search by its id would (its own label
-        // excluded from the catalogue's vote); one hit is enough for that.
+        // Each is recognised as a search by its id would be (its own label
+        // left out of the catalogue's vote).
         let judged: Vec<usize> = (0..products.len()).filter(|&r| eligible[r]).collect();
         recognised = judged.len();
-        let one = SearchRequest {
-            k: 1,
-            ..req.clone()
-        };
+        let head = index.head();
         let guesses: Vec<Recognition> = judged
             .par_iter()
             .map(|&r| {
-                let results = search(index, &Query::Product(&products[r].id), &one)?;
-                Ok(recognise(index, &results, 1).unwrap_or_default())
+                let query = Query::Product(&products[r].id);
+                let probs = recognition(index, &query, req.vote_weight)?;
+                Ok(head
+                    .zip(probs)
+                    .map(|(h, p): (_, Vec<Vec<f32>>)| h.guesses(&p, 1))
+                    .unwrap_or_default())
             })
             .collect::<Result<_>>()?;
         let mut right: HashMap<String, (usize, usize)> = HashMap::new();

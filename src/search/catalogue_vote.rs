@@ -78,7 +78,7 @@ mod tests {
     use super::*;
     use crate::index::label_classes::TaskClasses;
     use crate::search::label_prior::tests::labelled_index;
-    use crate::search::{search, Filter, Metric, Query, SearchRequest};
+    use crate::search::{recognition, search, Filter, Metric, Query, SearchRequest};
 
     fn classes() -> LabelClasses {
         // One task of 3 classes over 4 rows; row 3 has no label.
@@ -164,6 +164,20 @@ mod tests {
             let got = results.probabilities.clone().expect("probabilities");
             for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
                 assert!((g - w).abs() < 1e-5, "{id}: {got:?} != {want:?}");
+            }
+            // Recognition without a search gives the same, with and
+            // without the vote.
+            for w in [DEFAULT_VOTE_WEIGHT, 0.0] {
+                let alone = SearchRequest {
+                    vote_weight: w,
+                    ..base.clone()
+                };
+                assert_eq!(
+                    recognition(&index, &Query::Product(id), w).expect("recognition"),
+                    search(&index, &Query::Product(id), &alone)
+                        .expect("search")
+                        .probabilities
+                );
             }
 
             // Filters, weights and the metric change the hits, not what the

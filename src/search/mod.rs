@@ -170,32 +170,7 @@ impl SearchRequest {
 pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<SearchResults> {
     let start = Instant::now();
     req.validate()?;
-    let (q, exclude): (Vec<f32>, Option<usize>) = match query {
-        Query::Product(id) => {
-            let row = index
-                .row_of(id)
-                .ok_or_else(|| Error::UnknownId(id.to_string()))?;
-            (index.search_row(row).to_vec(), Some(row))
-        }
-        Query::Embedding(e) => {
-            let m = index.manifest();
-            if e.cnn.len() != m.cnn_dim
-                || e.colour.len() != m.colour_dim
-                || e.taps.len() != m.tap_dim
-            {
-                return Err(Error::InvalidArgument(format!(
-                    "query has {}+{}+{} dimensions, the index {}+{}+{}",
-                    e.cnn.len(),
-                    e.colour.len(),
-                    e.taps.len(),
-                    m.cnn_dim,
-                    m.colour_dim,
-                    m.tap_dim
-                )));
-            }
-            (index.query_row(e), None)
-        }
-    };
+    let (q, exclude) = query_row(index, query)?;
     let allowed = filter::compile(&req.filters, index.payload(), index.len())?;
     let voters = index
         .label_classes()
@@ -217,20 +192,13 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
     }];
     if voters.is_some() {
         // The vote's neighbours: every row, whatever the filters, by looks.
-        rankings.push(Ranking {
-            k: catalogue_vote::NEIGHBOURS,
-            metric: Metric::Cosine,
-            colour_weight: catalogue_vote::COLOUR_WEIGHT,
-            prior: None,
-            allowed: None,
-        });
+        rankings.push(vote_ranking());
     }
     let mut tops = Scan::new(index, &q, exclude).run(&rankings).into_iter();
     let candidates = tops.next().unwrap_or_default();
     if let (Some(classes), Some(probs), Some(near)) = (voters, probabilities.as_mut(), tops.next())
     {
-        let neighbours: Vec<(f32, usize)> = near.iter().map(|c| (c.key, c.row as usize)).collect();
-        catalogue_vote::blend(probs, classes, &neighbours, req.vote_weight);
+        catalogue_vote::blend(probs, classes, &neighbours(&near), req.vote_weight);
     }
     let cnn_dim = index.manifest().search_cnn_dim;
     let hits = candidates
@@ -260,6 +228,81 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
         took: start.elapsed(),
         probabilities,
     })
+}
+
+/// The search row of `query`, and the row to leave out of its results (the
+/// query product itself).
+fn query_row(index: &Index, query: &Query<'_>) -> Result<(Vec<f32>, Option<usize>)> {
+    match query {
+        Query::Product(id) => {
+            let row = index
+                .row_of(id)
+                .ok_or_else(|| Error::UnknownId(id.to_string()))?;
+            Ok((index.search_row(row).to_vec(), Some(row)))
+        }
+        Query::Embedding(e) => {
+            let m = index.manifest();
+            if e.cnn.len() != m.cnn_dim
+                || e.colour.len() != m.colour_dim
+                || e.taps.len() != m.tap_dim
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "query has {}+{}+{} dimensions, the index {}+{}+{}",
+                    e.cnn.len(),
+                    e.colour.len(),
+                    e.taps.len(),
+                    m.cnn_dim,
+                    m.colour_dim,
+                    m.tap_dim
+                )));
+            }
+            Ok((index.query_row(e), None))
+        }
+    }
+}
+
+/// The class probabilities per head task that [`search`] would report for
+/// `query` with `vote_weight` (see [`SearchResults::probabilities`]),
+/// without ranking any hits: only the vote's neighbours are looked for, and
+/// nothing at all with `vote_weight` 0. `None` without a head.
+pub fn recognition(
+    index: &Index,
+    query: &Query<'_>,
+    vote_weight: f32,
+) -> Result<Option<Vec<Vec<f32>>>> {
+    if !(0.0..=1.0).contains(&vote_weight) {
+        return Err(Error::InvalidArgument(format!(
+            "vote weight must be in 0..=1, got {vote_weight}"
+        )));
+    }
+    let Some(head) = index.head() else {
+        return Ok(None);
+    };
+    let (q, exclude) = query_row(index, query)?;
+    let mut probs = head.probabilities(&q);
+    if let Some(classes) = index.label_classes().filter(|_| vote_weight > 0.0) {
+        let near = Scan::new(index, &q, exclude).run(&[vote_ranking()]);
+        if let Some(near) = near.first() {
+            catalogue_vote::blend(&mut probs, classes, &neighbours(near), vote_weight);
+        }
+    }
+    Ok(Some(probs))
+}
+
+/// The ranking that finds the vote's neighbours: by looks, among every row.
+fn vote_ranking<'a>() -> Ranking<'a> {
+    Ranking {
+        k: catalogue_vote::NEIGHBOURS,
+        metric: Metric::Cosine,
+        colour_weight: catalogue_vote::COLOUR_WEIGHT,
+        prior: None,
+        allowed: None,
+    }
+}
+
+/// Candidates as `(cosine, row)`.
+fn neighbours(near: &[Candidate]) -> Vec<(f32, usize)> {
+    near.iter().map(|c| (c.key, c.row as usize)).collect()
 }
 
 /// What the index's head recognises in a query: per label field, the most

@@ -59,18 +59,42 @@ async fn train_one_epoch_then_search_and_recognise() {
         let looks = part("shape") + part("colour");
         assert!(label >= 0.0 && label <= 0.7 * (1.0 - looks) + 1e-4, "{h}");
     }
-    let looks = common::json(&[
+    // The catalogue's vote looks at every product, so filters change the
+    // hits but not what the query is recognised as; `--vote-weight 0` is
+    // the head alone, with the same hits.
+    let search = |extra: &[&str]| {
+        let mut args = vec![
+            "search", "--index", idx, "--id", &ids[3], "--json", "-k", "5",
+        ];
+        args.extend_from_slice(extra);
+        common::json(&args)
+    };
+    let kind = hits["recognised"]["articleType"][0]["label"]
+        .as_str()
+        .expect("label")
+        .to_string();
+    let other_kinds = search(&["--filter", &format!("articleType!={kind}")]);
+    assert_eq!(other_kinds["recognised"], hits["recognised"]);
+    assert!(other_kinds["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .all(|h| h["labels"]["articleType"] != kind.as_str()));
+    let head_alone = search(&["--vote-weight", "0"]);
+    assert_eq!(head_alone["hits"], hits["hits"]);
+    assert!(head_alone["recognised"]["baseColour"][0]["label"].is_string());
+    let bad = common::fails(&[
         "search",
         "--index",
         idx,
         "--id",
         &ids[3],
-        "--json",
-        "-k",
-        "5",
-        "--label-weight",
-        "0",
+        "--vote-weight",
+        "1.5",
     ]);
+    assert!(bad.contains("vote weight"), "{bad}");
+
+    let looks = search(&["--label-weight", "0"]);
     assert!(looks["hits"]
         .as_array()
         .expect("hits")

@@ -178,7 +178,7 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
     let mut probabilities = index.head().map(|head| head.probabilities(&q));
     // The label term reads the head's own probabilities: the vote's
     // neighbours already rank high by looks, and blending their labels into
-    // the ranking too counted them twice (README, "Catalogue vote").
+    // the ranking too counted them twice (README, "Ablations").
     let prior = match (req.metric, &probabilities) {
         (Metric::Cosine, Some(p)) => LabelPrior::new(index, p, req.label_weight),
         _ => None,

@@ -192,7 +192,7 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
         .collect();
     let mut accuracy = std::collections::BTreeMap::new();
     let mut recognised = 0;
-    if index.head().is_some() {
+    if let Some(head) = index.head() {
         // Over every product of the split, not only the queries: the query
         // sample is stratified by articleType for the ranking metrics, which
         // weighs a rare type as much as a common one, and the 8,912 products
@@ -201,16 +201,12 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
         // left out of the catalogue's vote).
         let judged: Vec<usize> = (0..products.len()).filter(|&r| eligible[r]).collect();
         recognised = judged.len();
-        let head = index.head();
         let guesses: Vec<Recognition> = judged
             .par_iter()
             .map(|&r| {
                 let query = Query::Product(&products[r].id);
                 let probs = recognition(index, &query, req.vote_weight)?;
-                Ok(head
-                    .zip(probs)
-                    .map(|(h, p): (_, Vec<Vec<f32>>)| h.guesses(&p, 1))
-                    .unwrap_or_default())
+                Ok(probs.map_or_else(Vec::new, |p| head.guesses(&p, 1)))
             })
             .collect::<Result<_>>()?;
         let mut right: HashMap<String, (usize, usize)> = HashMap::new();

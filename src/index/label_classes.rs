@@ -23,8 +23,13 @@ pub struct TaskClasses {
     /// Per row: whether `class` is the catalogue's label (`false`: the
     /// head's guess).
     pub labelled: Vec<bool>,
+}
+
+impl TaskClasses {
     /// Rows whose class is the head's guess (no usable catalogue label).
-    pub guessed: usize,
+    pub fn guessed(&self) -> usize {
+        self.labelled.iter().filter(|l| !**l).count()
+    }
 }
 
 /// The classes of every product in each of the head's tasks.
@@ -92,12 +97,10 @@ impl LabelClasses {
             .map(|(i, (task, _))| {
                 let (class, labelled): (Vec<u16>, Vec<bool>) =
                     per_row.iter().map(|row| row[i]).unzip();
-                let guessed = labelled.iter().filter(|l| !**l).count();
                 TaskClasses {
                     task: *task,
                     class,
                     labelled,
-                    guessed,
                 }
             })
             .collect();

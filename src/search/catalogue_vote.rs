@@ -87,7 +87,6 @@ mod tests {
                 task: 0,
                 class: vec![0, 1, 1, 2],
                 labelled: vec![true, true, true, false],
-                guessed: 1,
             }],
             Some(0),
             None,

@@ -25,6 +25,13 @@ pub struct LabelPrior<'a> {
     scale: f32,
 }
 
+/// Score `s` with its distance from a perfect match shrunk by the share
+/// `lift`: `s + lift * (1 - s)`, which grows with `s` (for `lift < 1`).
+#[inline]
+pub fn lifted(s: f32, lift: f32) -> f32 {
+    s + lift * (1.0 - s)
+}
+
 impl<'a> LabelPrior<'a> {
     /// The term for a query whose class probabilities (per head task, see
     /// [`crate::embedding::head::Head::probabilities`]) are `probs`; `None`
@@ -50,6 +57,7 @@ impl<'a> LabelPrior<'a> {
     /// Score `s` of row `r` with its lift: `(score, label part)`.
     #[inline]
     pub fn apply(&self, r: usize, s: f32) -> (f32, f32) {
+        // The same sum as [`lifted`], with its label part kept.
         let part = self.lift(r) * (1.0 - s);
         (s + part, part)
     }
@@ -124,9 +132,9 @@ pub(crate) mod tests {
         let classes = index.label_classes().expect("classes");
         let kind = classes.kind().expect("articleType task");
         // Unlabelled rows get the head's guess; labelled rows their label.
-        assert_eq!(kind.guessed, 30);
+        assert_eq!(kind.guessed(), 30);
         assert_eq!(kind.class[4], 1, "p4 is labelled b");
-        assert!(classes.colour().is_some_and(|c| c.guessed == 30));
+        assert!(classes.colour().is_some_and(|c| c.guessed() == 30));
 
         let by_looks = SearchRequest {
             k: 30,

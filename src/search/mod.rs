@@ -151,18 +151,20 @@ impl SearchRequest {
                 self.k
             )));
         }
-        for (name, w) in [
-            ("colour", self.colour_weight),
-            ("label", self.label_weight),
-            ("vote", self.vote_weight),
-        ] {
-            if !(0.0..=1.0).contains(&w) {
-                return Err(Error::InvalidArgument(format!(
-                    "{name} weight must be in 0..=1, got {w}"
-                )));
-            }
-        }
+        check_weight("colour", self.colour_weight)?;
+        check_weight("label", self.label_weight)?;
+        check_weight("vote", self.vote_weight)
+    }
+}
+
+/// Refuses a weight outside `0..=1` (NaN included).
+fn check_weight(name: &str, w: f32) -> Result<()> {
+    if (0.0..=1.0).contains(&w) {
         Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{name} weight must be in 0..=1, got {w}"
+        )))
     }
 }
 
@@ -172,9 +174,7 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
     req.validate()?;
     let (q, exclude) = query_row(index, query)?;
     let allowed = filter::compile(&req.filters, index.payload(), index.len())?;
-    let voters = index
-        .label_classes()
-        .filter(|_| req.vote_weight > 0.0 && index.head().is_some());
+    let voters = index.label_classes().filter(|_| req.vote_weight > 0.0);
     let mut probabilities = index.head().map(|head| head.probabilities(&q));
     // The label term reads the head's own probabilities: the vote's
     // neighbours already rank high by looks, and blending their labels into
@@ -270,11 +270,7 @@ pub fn recognition(
     query: &Query<'_>,
     vote_weight: f32,
 ) -> Result<Option<Vec<Vec<f32>>>> {
-    if !(0.0..=1.0).contains(&vote_weight) {
-        return Err(Error::InvalidArgument(format!(
-            "vote weight must be in 0..=1, got {vote_weight}"
-        )));
-    }
+    check_weight("vote", vote_weight)?;
     let Some(head) = index.head() else {
         return Ok(None);
     };
@@ -384,7 +380,7 @@ impl Ranking<'_> {
     /// Score `s` of row `r` with the label term.
     #[inline]
     fn lifted(&self, r: usize, s: f32) -> f32 {
-        self.prior.map_or(s, |p| p.apply(r, s).0)
+        label_prior::lifted(s, self.lift(r))
     }
 
     /// The label term's lift of row `r` (see [`LabelPrior::lift`]).
@@ -490,18 +486,15 @@ impl<'a> Scan<'a> {
                             continue;
                         }
                         let (score, bound) = ranking.approximate(&a, bounds);
+                        // One lift for both bounds.
                         let lift = ranking.lift(r);
-                        let upper = score + bound;
+                        let upper = label_prior::lifted(score + bound, lift);
                         // Most rows stop here: below the floor even at best.
-                        if lower
-                            .threshold()
-                            .is_some_and(|t| upper + lift * (1.0 - upper) < t)
-                        {
+                        if lower.threshold().is_some_and(|t| upper < t) {
                             continue;
                         }
-                        let lowest = score - bound;
                         lower.push(Candidate {
-                            key: lowest + lift * (1.0 - lowest),
+                            key: label_prior::lifted(score - bound, lift),
                             row: a.row,
                         });
                         keep = true;

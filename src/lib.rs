@@ -29,6 +29,7 @@ pub mod imaging;
 pub mod index;
 pub mod search;
 pub mod server;
+pub mod split;
 pub mod training;
 pub mod vector;
 

@@ -10,6 +10,7 @@
 
 pub mod instance;
 pub mod metrics;
+pub mod photos;
 pub mod sample;
 
 use std::collections::HashMap;
@@ -39,7 +40,8 @@ pub enum QuerySet {
 pub enum Split {
     /// Any id.
     All,
-    /// Only numeric ids with `id % 5 == 0` (held out from training).
+    /// Only the ids held out from training ([`crate::split`]: numeric ids
+    /// with `id % 5 == 0`, others by a hash of the id).
     Test,
 }
 
@@ -128,7 +130,7 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
         .iter()
         .map(|p| match opts.split {
             Split::All => true,
-            Split::Test => p.id.parse::<u64>().map(|n| n % 5 == 0).unwrap_or(false),
+            Split::Test => crate::split::is_test_id(&p.id),
         })
         .collect();
     let rows: Vec<usize> = match opts.queries {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::embedding::head::{Part, TaskSpec};
 use crate::error::{Error, Result};
+use crate::split::{is_test_id, is_validation_id};
 use crate::Index;
 
 /// Labels learned, with the part of the output they shape and their weight
@@ -16,22 +17,8 @@ pub const TASKS: &[(&str, Part, f32)] = &[
     ("baseColour", Part::Colour, 1.0),
 ];
 
-/// The evaluation protocol's held-out products: numeric ids with
-/// `id % 5 == 0`; other ids by a hash of the id, so that plain folders split
-/// the same way every time.
-pub fn is_test_id(id: &str) -> bool {
-    match id.parse::<u64>() {
-        Ok(n) => n.is_multiple_of(5),
-        Err(_) => blake3::hash(id.as_bytes()).as_bytes()[0].is_multiple_of(5),
-    }
-}
-
-/// Validation products, carved out of the training ids for early stopping
-/// (the test split is never looked at while training).
-fn is_validation_id(id: &str) -> bool {
-    let h = blake3::hash(format!("validation:{id}").as_bytes());
-    h.as_bytes()[0] < 26 // about 10 %
-}
+/// The task shopper photos are learned in: their kind names articleTypes.
+pub const PHOTO_TASK: &str = "articleType";
 
 /// Rows and class targets of one task.
 #[derive(Debug, Clone)]
@@ -43,6 +30,11 @@ pub struct Task {
     /// Per index row: class number, or `None` when unlabelled or the class
     /// was not seen in training.
     pub targets: Vec<Option<u32>>,
+    /// Rows whose target is any one of several classes: shopper photos,
+    /// whose kind ("shoes") spans several of the catalogue's classes
+    /// ("Casual Shoes", "Sandals", ...). Their loss is `-log` of the
+    /// classes' summed probability.
+    pub any_of: std::collections::HashMap<usize, Vec<u32>>,
 }
 
 /// Everything training needs from an index.
@@ -109,6 +101,7 @@ impl<'a> Dataset<'a> {
                 },
                 weight,
                 targets,
+                any_of: Default::default(),
             });
         }
         if tasks.is_empty() {
@@ -134,6 +127,53 @@ impl<'a> Dataset<'a> {
             test,
             tasks,
         })
+    }
+
+    /// Adds rows from outside the index: shopper photos embedded as queries
+    /// are (`rows`, each as long as the index's), labelled by their kind's
+    /// articleTypes (`types`, names; those the head does not know are
+    /// ignored). Each joins the training rows `repeat` times, so that a
+    /// thousand photos weigh against forty thousand packshots. Returns how
+    /// many rows were added (photos whose kind has no known type are not).
+    pub fn add_photos(
+        &mut self,
+        photos: &[(Vec<f32>, Vec<String>)],
+        repeat: usize,
+    ) -> Result<usize> {
+        let Some(k) = self.tasks.iter().position(|t| t.spec.field == PHOTO_TASK) else {
+            return Err(Error::InvalidArgument(format!(
+                "the catalogue has no `{PHOTO_TASK}` labels, which shopper photos are learned as"
+            )));
+        };
+        let mut added = 0;
+        for (row, types) in photos {
+            if row.len() != self.dim {
+                return Err(Error::InvalidArgument(format!(
+                    "a photo's row has {} values, the index's rows {}",
+                    row.len(),
+                    self.dim
+                )));
+            }
+            let classes = &self.tasks[k].spec.classes;
+            let mut set: Vec<u32> = types
+                .iter()
+                .filter_map(|t| classes.binary_search(t).ok().map(|i| i as u32))
+                .collect();
+            set.sort_unstable();
+            set.dedup();
+            if set.is_empty() {
+                continue;
+            }
+            let r = self.rows.len() / self.dim;
+            self.rows.to_mut().extend_from_slice(row);
+            for task in &mut self.tasks {
+                task.targets.push(None);
+            }
+            self.tasks[k].any_of.insert(r, set);
+            self.train.extend(std::iter::repeat_n(r, repeat.max(1)));
+            added += 1;
+        }
+        Ok(added)
     }
 
     /// The stored row `r`.

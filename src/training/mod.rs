@@ -14,14 +14,17 @@
 //!   passes: early stopping, then the refit);
 //! * `optimiser`: AdamW and the weight average, fused into one pass;
 //! * `data_linear`: the first layers' product, without the data's gradient;
+//! * [`photos`]: shopper photos as training rows, with seeded variants;
 //! * [`step_bench`]: one training step timed both ways, for `lookalike bench`.
 
 mod data_linear;
 pub mod dataset;
 pub mod model;
 mod optimiser;
+pub mod photos;
 pub mod step_bench;
 
-pub use dataset::{is_test_id, Dataset};
+pub use crate::split::is_test_id;
+pub use dataset::Dataset;
 pub use model::{train, EpochStats, Phase, TrainOptions, TrainReport};
 pub use step_bench::{bench_training_step, StepBench};

@@ -68,6 +68,20 @@ pub struct Args {
     /// Kaggle catalogue).
     #[arg(long)]
     no_refit: bool,
+    /// Also learn from shopper photos: every `<kind>/*.jpg` of this folder
+    /// (the layout of `eval --photos`) outside the test split is embedded as
+    /// an upload is and learned as its kind's articleTypes.
+    #[arg(long)]
+    photos: Option<PathBuf>,
+    /// How many times each photo's row joins an epoch's training rows (16:
+    /// the best held-out shopper-photo P@10 of 8 and 16, README "Shopper
+    /// photos").
+    #[arg(long, default_value_t = 16)]
+    photo_repeat: usize,
+    /// Rows made of each photo: 1 as uploaded; 2 also mirrored; 3 and 4
+    /// also with the product's box jittered (seeded).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4))]
+    photo_variants: u64,
     /// Where to write the head (safetensors).
     #[arg(long, default_value = "lookalike-head.safetensors")]
     out: PathBuf,
@@ -100,7 +114,17 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         ..TrainOptions::default()
     };
     let index = Index::open(index_dir)?;
-    let data = Dataset::from_index(&index)?;
+    let mut data = Dataset::from_index(&index)?;
+    if let Some(dir) = &args.photos {
+        let rows = photo_rows(&index, dir, args.photo_variants as usize)?;
+        let added = data.add_photos(&rows, args.photo_repeat)?;
+        eprintln!(
+            "learning from {added} rows of shopper photos of {} ({} per photo; the test split's photos are held out), each {} times an epoch",
+            dir.display(),
+            args.photo_variants,
+            args.photo_repeat
+        );
+    }
     let fingerprint = index.fingerprint().clone();
     tracing::info!(
         "training on {} products ({} for validation, {} held out for testing); tasks: {}",
@@ -181,9 +205,10 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         )
     };
     println!(
-        "best epoch {} of {} run{refit}; test accuracy (ids % 5 == 0): {}",
+        "best epoch {} of {} run{refit}; test accuracy (held-out ids: {}): {}",
         report.best_epoch,
         report.epochs.len(),
+        lookalike::split::TEST_SPLIT_RULE,
         accuracies(report.test_accuracy.iter().map(|(f, a)| (f, a)))
     );
     println!("head written to {}", args.out.display());
@@ -197,4 +222,31 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         None => println!("index left as it was; done in {}", secs(start.elapsed())),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The training split's shopper photos of `dir`, embedded as uploads are
+/// (in `variants` seeded variants each), with their kind's articleTypes. A
+/// photo that cannot be read is reported and skipped.
+fn photo_rows(
+    index: &Index,
+    dir: &Path,
+    variants: usize,
+) -> Result<Vec<lookalike::training::photos::PhotoRow>> {
+    let photos: Vec<_> = lookalike::eval::photos::shopper_photos(dir)?
+        .into_iter()
+        .filter(|p| !lookalike::split::is_test_id(&p.id()))
+        .collect();
+    let embedder = index.embedder()?;
+    let bar = progress_bar();
+    bar.set_length(photos.len() as u64);
+    bar.set_message("embedding shopper photos");
+    let (rows, skipped) =
+        lookalike::training::photos::photo_rows(index, &embedder, &photos, variants, &|| {
+            bar.inc(1)
+        });
+    bar.finish_and_clear();
+    for (path, why) in skipped {
+        eprintln!("skipped {path}: {why}");
+    }
+    Ok(rows)
 }

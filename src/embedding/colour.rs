@@ -18,7 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::imaging::RgbImage;
+use crate::imaging::{is_backdrop, srgb_to_lab, RgbImage};
 
 /// Shape of the colour histogram.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -109,47 +109,6 @@ impl ColourSpec {
     }
 }
 
-/// sRGB (0..255) to linear light, tabulated once: the transfer function's
-/// `powf` per channel was most of the descriptor's cost.
-fn srgb_to_linear(c: u8) -> f32 {
-    static TABLE: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut t = [0f32; 256];
-        for (i, v) in t.iter_mut().enumerate() {
-            let c = i as f32 / 255.0;
-            *v = if c <= 0.04045 {
-                c / 12.92
-            } else {
-                ((c + 0.055) / 1.055).powf(2.4)
-            };
-        }
-        t
-    })[usize::from(c)]
-}
-
-/// Converts sRGB (0..255) to CIELAB (D65).
-pub fn srgb_to_lab(rgb: [u8; 3]) -> [f32; 3] {
-    let lin = srgb_to_linear;
-    let (r, g, b) = (lin(rgb[0]), lin(rgb[1]), lin(rgb[2]));
-    let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / 0.950_47;
-    let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b;
-    let z = (0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b) / 1.088_83;
-    let f = |t: f32| {
-        if t > 0.008_856 {
-            t.cbrt()
-        } else {
-            7.787 * t + 16.0 / 116.0
-        }
-    };
-    let (fx, fy, fz) = (f(x), f(y), f(z));
-    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
-}
-
-/// True for pixels that look like the white packshot background.
-fn is_backdrop(lab: &[f32; 3]) -> bool {
-    lab[0] > 92.0 && lab[1].abs() < 6.0 && lab[2].abs() < 6.0
-}
-
 /// Marks the background: backdrop-coloured pixels reachable from the border.
 fn background_mask(lab: &[[f32; 3]], w: usize, h: usize) -> Vec<bool> {
     let mut bg = vec![false; w * h];
@@ -224,6 +183,27 @@ impl ProductPixels {
         } else {
             img.pixels().map(|p| p.0.iter().any(|&c| c < 250)).collect()
         };
+        ProductPixels::from_parts(lab, product, w)
+    }
+
+    /// Converts `img`, whose product pixels are those where `is_product(x,
+    /// y)` holds: a photo's, located on a background that is not white
+    /// ([`crate::imaging::locate_product`]). With no product pixel at all,
+    /// every pixel counts.
+    pub fn with_mask(img: &RgbImage, is_product: impl Fn(u32, u32) -> bool) -> ProductPixels {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let lab: Vec<[f32; 3]> = img.pixels().map(|p| srgb_to_lab(p.0)).collect();
+        let mut product: Vec<bool> = (0..w * h)
+            .map(|i| is_product((i % w) as u32, (i / w) as u32))
+            .collect();
+        if !product.contains(&true) {
+            product.iter_mut().for_each(|p| *p = true);
+        }
+        ProductPixels::from_parts(lab, product, w)
+    }
+
+    fn from_parts(lab: Vec<[f32; 3]>, product: Vec<bool>, w: usize) -> ProductPixels {
+        let h = lab.len().checked_div(w).unwrap_or(0);
         // Bands split the rows that hold product pixels, not the whole canvas.
         let (mut top, mut bottom) = (h, 0);
         for i in (0..w * h).filter(|&i| product[i]) {
@@ -398,6 +378,28 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-4);
         assert!(dot(&navy, &navy2) > dot(&navy, &black));
         assert!(dot(&navy, &black) > dot(&navy, &red));
+    }
+
+    #[test]
+    fn a_product_on_a_coloured_background_has_its_own_colour_with_a_mask() {
+        // A navy product on a grey bed sheet: the white flood fill finds no
+        // backdrop, so without a mask the sheet floods the descriptor.
+        let mut img = RgbImage::from_pixel(60, 80, image::Rgb([150, 150, 145]));
+        let inside = |x: u32, y: u32| (15..45).contains(&x) && (10..70).contains(&y);
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            if inside(x, y) {
+                *p = image::Rgb([20, 30, 90]);
+            }
+        }
+        let spec = ColourSpec::default();
+        let navy = colour_descriptor(&product([20, 30, 90]), &spec);
+        let flooded = colour_descriptor(&img, &spec);
+        let masked = ProductPixels::with_mask(&img, inside).descriptor(&spec);
+        assert!(dot(&masked, &navy) > 0.99, "{}", dot(&masked, &navy));
+        assert!(dot(&flooded, &navy) < 0.8, "{}", dot(&flooded, &navy));
+        // An empty mask counts every pixel rather than nothing.
+        let all = ProductPixels::with_mask(&img, |_, _| false).descriptor(&spec);
+        assert!((dot(&all, &all) - 1.0).abs() < 1e-4);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use colour::{colour_descriptor, ColourSpec, ProductPixels};
 pub use spec::{parse_input_size, ModelSpec, TensorLayout};
 
 use crate::error::Result;
-use crate::imaging::{decode, fit, DecodeLimits, RgbImage};
+use crate::imaging::{fit, ProductMask, Region, RgbImage};
 use crate::vector::l2_normalise;
 
 /// The vector representation of one image.
@@ -254,17 +254,74 @@ impl Embedder {
             .ok_or_else(|| crate::Error::Model("model returned no output".into()))
     }
 
-    /// Decodes and embeds a query image, first shrinking it to the
-    /// catalogue's typical image size `catalog_size` (`[width, height]`, see
-    /// [`crate::imaging::shrink_to`]) when it is larger.
-    pub fn embed_query(
+    /// Fits a photo's product region `crop` to the model input, with the
+    /// colour of the pixels where `is_product(x, y)` holds (coordinates in
+    /// `crop`), not of its background.
+    pub fn prepare_photo(
         &self,
-        bytes: &[u8],
-        limits: &DecodeLimits,
+        crop: &RgbImage,
+        is_product: impl Fn(u32, u32) -> bool,
+    ) -> Prepared {
+        let geometry = self.cnn.spec().geometry();
+        // The crop goes to the model as it is: whitening its background
+        // (a cut-out like a packshot's) or shrinking it to the thumbnails'
+        // size first both lost shopper-photo P@10 (README, "Shopper photos").
+        let fitted = fit(crop, &geometry);
+        // The colour needs no more pixels than the model input has.
+        let (cw, ch) = crop.dimensions();
+        let small = crate::imaging::shrink_to(crop, geometry.width, geometry.height);
+        let (sw, sh) = small.as_ref().map_or((cw, ch), |s| s.dimensions());
+        let pixels = ProductPixels::with_mask(small.as_ref().unwrap_or(crop), |x, y| {
+            is_product(
+                (u64::from(x) * u64::from(cw) / u64::from(sw.max(1))) as u32,
+                (u64::from(y) * u64::from(ch) / u64::from(sh.max(1))) as u32,
+            )
+        });
+        let colour = pixels.descriptor(&self.fingerprint.colour);
+        let head_colour = self
+            .fingerprint
+            .head_colour
+            .map(|spec| pixels.descriptor(&spec))
+            .unwrap_or_default();
+        Prepared {
+            fitted,
+            colour,
+            head_colour,
+        }
+    }
+
+    /// Embeds a packshot as the catalogue's images are, first shrunk to the
+    /// catalogue's typical image size `catalog_size` (`[width, height]`, see
+    /// [`crate::imaging::shrink_to`]) when it is larger: a 1800x2400 photo
+    /// of a product then goes through the same blur as its thumbnail.
+    pub fn embed_packshot(
+        &self,
+        img: &RgbImage,
         catalog_size: Option<[u32; 2]>,
     ) -> Result<Embedding> {
-        let img = decode(bytes, limits)?;
-        let small = catalog_size.and_then(|[w, h]| crate::imaging::shrink_to(&img, w, h));
-        self.embed_image(small.as_ref().unwrap_or(&img))
+        let small = catalog_size.and_then(|[w, h]| crate::imaging::shrink_to(img, w, h));
+        self.embed_image(small.as_ref().unwrap_or(img))
+    }
+
+    /// Embeds `region` of the photo `img`, with the colour of the pixels
+    /// `mask` holds (a photo's product on its own background, see
+    /// [`crate::imaging::locate_product`]).
+    pub fn embed_photo(
+        &self,
+        img: &RgbImage,
+        region: &Region,
+        mask: &ProductMask,
+    ) -> Result<Embedding> {
+        let crop = region.crop(img);
+        let (cw, ch) = crop.dimensions();
+        let prepared = self.prepare_photo(&crop, |x, y| {
+            mask.contains(
+                region.x + (u64::from(x) * u64::from(region.width) / u64::from(cw.max(1))) as u32,
+                region.y + (u64::from(y) * u64::from(region.height) / u64::from(ch.max(1))) as u32,
+            )
+        });
+        let mut out = self.embed_prepared(std::slice::from_ref(&prepared))?;
+        out.pop()
+            .ok_or_else(|| crate::Error::Model("model returned no output".into()))
     }
 }

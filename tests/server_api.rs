@@ -577,3 +577,88 @@ async fn a_new_index_generation_is_picked_up_without_failing_requests() {
         (StatusCode::OK, Some(60))
     );
 }
+
+#[tokio::test]
+async fn shopper_photos_are_located_and_a_crop_is_searched_as_given() {
+    let Some(f) = fixture() else { return };
+    let Some(photos) = common::shared_shopper_photos() else {
+        return;
+    };
+    let app = app(f);
+    for kind in ["dress", "shoes", "pants"] {
+        let path = common::first_shopper_photo(&photos, kind);
+        let bytes = std::fs::read(&path).expect("photo");
+        let size = image::load_from_memory(&bytes).expect("decode");
+        let (w, h) = (size.width(), size.height());
+        // Without a crop: the located product, a region inside the photo.
+        let (status, v) = post(&app, "/api/search?k=5", "image/jpeg", bytes.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{kind}: {v}");
+        assert_eq!(hit_ids(&v).len(), 5, "{kind}");
+        let q = &v["query"];
+        assert_eq!(q["scene"], "photo", "{kind}: {q}");
+        assert_eq!(
+            (q["image"]["width"].as_u64(), q["image"]["height"].as_u64()),
+            (Some(w.into()), Some(h.into()))
+        );
+        let r = &q["region"];
+        let (x, y, rw, rh) = (
+            r["x"].as_u64().unwrap(),
+            r["y"].as_u64().unwrap(),
+            r["width"].as_u64().unwrap(),
+            r["height"].as_u64().unwrap(),
+        );
+        assert!(
+            rw > 0 && rh > 0 && x + rw <= w.into() && y + rh <= h.into(),
+            "{kind}: {r}"
+        );
+        // With a crop: exactly that region, and other results than the
+        // located product's when the region is another part of the photo.
+        let crop = format!("0,0,{},{}", w / 3, h / 3);
+        let (status, c) = post(
+            &app,
+            &format!("/api/search?k=5&crop={crop}"),
+            "image/jpeg",
+            bytes.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{kind}: {c}");
+        let r = &c["query"]["region"];
+        assert_eq!(
+            format!("{},{},{},{}", r["x"], r["y"], r["width"], r["height"]),
+            crop
+        );
+        assert_ne!(
+            hit_ids(&c),
+            hit_ids(&v),
+            "{kind}: a corner of the photo is another query"
+        );
+        // Out of range and empty crops are 400s that say why.
+        for (bad, needle) in [
+            (format!("0,0,{},{h}", w + 1), "outside"),
+            (format!("{w},0,1,1"), "outside"),
+            ("5,5,0,10".to_string(), "empty"),
+            ("5,5,10".to_string(), "four integers"),
+        ] {
+            let (status, e) = post(
+                &app,
+                &format!("/api/search?crop={bad}"),
+                "image/jpeg",
+                bytes.clone(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {e}");
+            assert!(error_message(&e).contains(needle), "{bad}: {e}");
+        }
+    }
+    // A catalogue packshot is searched whole, as before.
+    let (status, v) = post(
+        &app,
+        "/api/search?k=3",
+        "image/jpeg",
+        image_of(f, &f.ids[5]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["query"]["scene"], "packshot");
+    assert_eq!(hit_ids(&v)[0], f.ids[5]);
+}

@@ -10,7 +10,7 @@ use crate::embedding::Embedder;
 use crate::error::{IoResultExt, Result};
 use crate::imaging::DecodeLimits;
 use crate::index::Index;
-use crate::search::{search, Query, SearchRequest};
+use crate::search::{embed_upload, search, Query, SearchRequest};
 
 /// How the photos fared.
 #[derive(Debug, Clone, Serialize)]
@@ -56,11 +56,7 @@ pub fn instance_recall(
     let mut misses = Vec::new();
     for (id, path) in photos {
         let bytes = std::fs::read(path).at(path)?;
-        let e = embedder.embed_query(
-            &bytes,
-            &DecodeLimits::default(),
-            index.manifest().catalog_image_size,
-        )?;
+        let e = embed_upload(index, embedder, &bytes, &DecodeLimits::default(), None)?.embedding;
         let hits = search(index, &Query::Embedding(&e), &req)?.hits;
         let rank = hits.iter().position(|h| &h.id == id);
         r1 += usize::from(rank == Some(0));

@@ -28,6 +28,8 @@ pub mod catalogue_vote;
 pub mod filter;
 pub mod label_prior;
 pub mod metric;
+mod query_image;
+mod response;
 pub mod topk;
 
 use std::time::{Duration, Instant};
@@ -40,6 +42,10 @@ pub use catalogue_vote::DEFAULT_VOTE_WEIGHT;
 pub use filter::Filter;
 pub use label_prior::LabelPrior;
 pub use metric::{Metric, Scored};
+pub use query_image::{
+    embed_query_image, embed_upload, ImageSize, QueryImage, QueryRegion, NEAR_DUPLICATE,
+};
+pub use response::SearchResponse;
 use topk::{Candidate, TopK};
 
 use crate::catalog::Labels;
@@ -283,6 +289,18 @@ pub fn recognition(
         }
     }
     Ok(Some(probs))
+}
+
+/// The similarity by looks of the product nearest to `query` (the vote's
+/// measure: cosine at its colour weight, no label term, any product);
+/// `None` for an empty index.
+pub(crate) fn nearest_similarity(index: &Index, query: &Embedding) -> Result<Option<f32>> {
+    let (q, _) = query_row(index, &Query::Embedding(query))?;
+    let near = Scan::new(index, &q, None).run(&[Ranking {
+        k: 1,
+        ..vote_ranking()
+    }]);
+    Ok(near.first().and_then(|n| n.first()).map(|c| c.key))
 }
 
 /// The ranking that finds the vote's neighbours: by looks, among every row.

@@ -37,21 +37,17 @@ fn product_json(p: &ProductRecord) -> Value {
 }
 
 /// The CLI's `search --json` shape (with `recognised` when the index has a
-/// head).
+/// head, and `query` for an upload).
 fn search_json(
     results: SearchResults,
     recognised: Option<search::Recognition>,
+    query: Option<&search::QueryImage>,
     started: Instant,
-) -> Value {
-    let mut v = json!({
-        "hits": results.hits,
-        "took_ms": started.elapsed().as_secs_f64() * 1e3,
-        "search_ms": results.took.as_secs_f64() * 1e3,
-    });
-    if let Some(r) = &recognised {
-        v["recognised"] = search::recognition_json(r);
-    }
-    v
+) -> Result<Json<Value>, ApiError> {
+    let r = search::SearchResponse::new(results, recognised.as_ref(), query, started.elapsed());
+    serde_json::to_value(r)
+        .map(Json)
+        .map_err(|e| ApiError::internal("writing the answer", e))
 }
 
 /// Recognitions report this many classes per field.
@@ -150,7 +146,7 @@ pub async fn similar(
     })
     .await
     .map_err(|e| ApiError::internal("searching", e))??;
-    Ok(Json(search_json(results, recognised, started)))
+    search_json(results, recognised, None, started)
 }
 
 /// `POST /api/search`: the image is the body, or the multipart field `image`.
@@ -160,7 +156,7 @@ pub async fn search_by_image(
     request: Request,
 ) -> ApiResult {
     let started = Instant::now();
-    let req = params::search_request(q.as_deref())?;
+    let (req, crop) = params::upload_request(q.as_deref())?;
     check_filters(&st, &req)?;
     let bytes = read_upload(request, st.options.max_upload_bytes).await?;
     if bytes.is_empty() {
@@ -176,19 +172,19 @@ pub async fn search_by_image(
         .map_err(|e| ApiError::internal("waiting for an embedding slot", e))?;
     let snap = st.snapshot();
     let limits = st.decode_limits();
-    let (results, recognised) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let embedder = snap
-            .embedder()
-            .map_err(|e| ApiError::internal("loading the model", e))?;
-        let embedding =
-            embedder.embed_query(&bytes, &limits, snap.index.manifest().catalog_image_size)?;
-        let results = search::search(&snap.index, &Query::Embedding(&embedding), &req)?;
-        let recognised = search::recognise(&snap.index, &results, GUESSES);
-        Ok((results, recognised))
-    })
-    .await
-    .map_err(|e| ApiError::internal("embedding the upload", e))??;
-    Ok(Json(search_json(results, recognised, started)))
+    let (results, recognised, query) =
+        tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+            let embedder = snap
+                .embedder()
+                .map_err(|e| ApiError::internal("loading the model", e))?;
+            let query = search::embed_upload(&snap.index, &embedder, &bytes, &limits, crop)?;
+            let results = search::search(&snap.index, &Query::Embedding(&query.embedding), &req)?;
+            let recognised = search::recognise(&snap.index, &results, GUESSES);
+            Ok((results, recognised, query))
+        })
+        .await
+        .map_err(|e| ApiError::internal("embedding the upload", e))??;
+    search_json(results, recognised, Some(&query), started)
 }
 
 fn too_large(limit: usize) -> ApiError {

@@ -1,6 +1,7 @@
 //! Query-string parameters, parsed by hand so that `filter` can repeat and
 //! every bad value gets a 400 that names it.
 
+use crate::imaging::Region;
 use crate::search::{Filter, SearchRequest, MAX_K};
 
 use super::error::ApiError;
@@ -42,9 +43,27 @@ fn unknown(key: &str, known: &str) -> ApiError {
 /// Parameters of the two search endpoints: `k`, `filter` (repeatable),
 /// `metric`, `colour_weight`, `label_weight`, `vote_weight`.
 pub fn search_request(raw: Option<&str>) -> Result<SearchRequest, ApiError> {
+    parse_search(raw, false).map(|(req, _)| req)
+}
+
+/// Parameters of `POST /api/search`: those of [`search_request`] and
+/// `crop=x,y,w,h`, the region of the upload to search with (checked against
+/// the image once it is decoded).
+pub fn upload_request(raw: Option<&str>) -> Result<(SearchRequest, Option<Region>), ApiError> {
+    parse_search(raw, true)
+}
+
+fn parse_search(
+    raw: Option<&str>,
+    crop_allowed: bool,
+) -> Result<(SearchRequest, Option<Region>), ApiError> {
     let mut req = SearchRequest::default();
+    let mut crop = None;
     for (key, value) in pairs(raw) {
         match key.as_str() {
+            "crop" if crop_allowed => {
+                crop = Some(Region::parse(&value).map_err(ApiError::bad_request)?)
+            }
             "k" => req.k = count(&key, &value, MAX_K)?,
             "filter" => req.filters.push(Filter::parse(&value)?),
             "metric" => {
@@ -58,13 +77,17 @@ pub fn search_request(raw: Option<&str>) -> Result<SearchRequest, ApiError> {
             _ => {
                 return Err(unknown(
                     &key,
-                    "k, filter, metric, colour_weight, label_weight, vote_weight",
+                    if crop_allowed {
+                        "k, filter, metric, colour_weight, label_weight, vote_weight, crop"
+                    } else {
+                        "k, filter, metric, colour_weight, label_weight, vote_weight"
+                    },
                 ))
             }
         }
     }
     req.validate()?;
-    Ok(req)
+    Ok((req, crop))
 }
 
 /// Parameters of `GET /api/products`.
@@ -140,6 +163,29 @@ mod tests {
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{q}");
             assert!(e.message.contains(needle), "{q}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn crops_are_parsed_for_uploads_only() {
+        let (_, crop) = upload_request(Some("k=3&crop=10,20,30,40")).unwrap();
+        assert_eq!(crop, Some(Region::parse("10,20,30,40").unwrap()));
+        assert_eq!(upload_request(Some("k=3")).unwrap().1, None);
+        for (q, needle) in [
+            ("crop=1,2,0,4", "empty"),
+            ("crop=1,2,3", "four integers"),
+            ("crop=a,2,3,4", "x must be"),
+            ("crop=", "four integers"),
+        ] {
+            let e = upload_request(Some(q)).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{q}");
+            assert!(e.message.contains(needle), "{q}: {}", e.message);
+        }
+        let e = search_request(Some("crop=1,2,3,4")).unwrap_err();
+        assert!(
+            e.message.contains("unknown parameter `crop`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -149,3 +149,28 @@ pub fn indexed_subset(
     ok(&args);
     (catalog, index, ids)
 }
+
+/// The shared shopper photos (`<kind>/*.jpg`), or `None` with a loud skip.
+pub fn shared_shopper_photos() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/shopper-photos-dev");
+    if dir.join("dress").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: {} not found (the shared shopper photos); this test did not run",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The first photo (by name) of `kind` in the shopper photos.
+pub fn first_shopper_photo(dir: &Path, kind: &str) -> PathBuf {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(kind))
+        .expect("kind folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    files.sort();
+    files.into_iter().next().expect("a photo of the kind")
+}

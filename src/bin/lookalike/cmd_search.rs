@@ -5,10 +5,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use lookalike::imaging::DecodeLimits;
-use lookalike::search::{recognise, recognition_json, search, Filter, Query};
+use lookalike::imaging::{DecodeLimits, Region};
+use lookalike::search::{embed_upload, recognise, search, Filter, Query, SearchResponse};
 use lookalike::Index;
-use serde_json::json;
 
 use crate::output::clip;
 use crate::ranking::RankingArgs;
@@ -20,6 +19,11 @@ pub struct Args {
     /// Search by this image file.
     #[arg(long)]
     image: Option<PathBuf>,
+    /// With --image: search with this region of the image, `x,y,w,h` in its
+    /// pixels (default: the product as located in a photo, or the whole of
+    /// a packshot).
+    #[arg(long, requires = "image", value_parser = parse_crop)]
+    crop: Option<Region>,
     /// Search by this product of the index (it is not among the hits).
     #[arg(long)]
     id: Option<String>,
@@ -46,19 +50,22 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         .map(|f| Filter::parse(f))
         .collect::<Result<Vec<_>, _>>()?;
     let req = args.ranking.request(args.k, filters)?;
+    let mut query = None;
     let results = match (&args.image, &args.id) {
         (Some(path), _) => {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let embedding = index
-                .embedder()?
-                .embed_query(
-                    &bytes,
-                    &DecodeLimits::default(),
-                    index.manifest().catalog_image_size,
-                )
-                .with_context(|| format!("{}", path.display()))?;
-            search(&index, &Query::Embedding(&embedding), &req)?
+            let embedding = embed_upload(
+                &index,
+                &index.embedder()?,
+                &bytes,
+                &DecodeLimits::default(),
+                args.crop,
+            )
+            .with_context(|| format!("{}", path.display()))?;
+            let r = search(&index, &Query::Embedding(&embedding.embedding), &req)?;
+            query = Some(embedding);
+            r
         }
         (None, Some(id)) => search(&index, &Query::Product(id), &req)?,
         (None, None) => unreachable!("clap requires --image or --id"),
@@ -66,14 +73,12 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let recognised = recognise(&index, &results, 3);
     let took_ms = start.elapsed().as_secs_f64() * 1e3;
     if args.json {
-        let mut out = json!({
-            "hits": results.hits,
-            "took_ms": took_ms,
-            "search_ms": results.took.as_secs_f64() * 1e3,
-        });
-        if let Some(r) = &recognised {
-            out["recognised"] = recognition_json(r);
-        }
+        let out = SearchResponse::new(
+            results,
+            recognised.as_ref(),
+            query.as_ref(),
+            start.elapsed(),
+        );
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -86,6 +91,14 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             })
             .collect();
         println!("looks like: {}", best.join(", "));
+    }
+    if let Some(q) = &query {
+        if q.scene == lookalike::imaging::Scene::Photo {
+            println!(
+                "searched with the region {} (x,y,w,h) of the photo",
+                q.region
+            );
+        }
     }
     if results.hits.is_empty() {
         println!("no product matches");
@@ -112,4 +125,8 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     }
     println!("{} hits in {:.1} ms", results.hits.len(), took_ms);
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_crop(s: &str) -> Result<Region, String> {
+    Region::parse(s)
 }

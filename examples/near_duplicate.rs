@@ -1,0 +1,58 @@
+//! Development tool: the looks similarity of each image's nearest catalogue
+//! product when the image is searched whole (as a packshot), the measure the
+//! near-duplicate rule of `search::query_image` reads. Prints quantiles per
+//! folder (`VERBOSE=1`: each file with its scene).
+//! `cargo run --release --example near_duplicate -- INDEX DIR...`
+
+use lookalike::imaging::{decode_file, DecodeLimits};
+use lookalike::search::{search, Query, SearchRequest};
+use lookalike::Index;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let index = Index::open(std::path::Path::new(
+        &args
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("usage: INDEX DIR..."))?,
+    ))?;
+    let embedder = index.embedder()?;
+    let req = SearchRequest {
+        k: 1,
+        label_weight: 0.0,
+        vote_weight: 0.0,
+        ..SearchRequest::default()
+    };
+    for dir in args {
+        let mut files = Vec::new();
+        let mut stack = vec![std::path::PathBuf::from(&dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d)? {
+                let p = e?.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|e| e == "jpg") {
+                    files.push(p);
+                }
+            }
+        }
+        let mut sims = Vec::new();
+        for f in &files {
+            let img = decode_file(f, &DecodeLimits::default())?;
+            let e = embedder.embed_packshot(&img, index.manifest().catalog_image_size)?;
+            let hits = search(&index, &Query::Embedding(&e), &req)?.hits;
+            let raw = hits.first().map_or(0.0, |h| h.score);
+            if std::env::var_os("VERBOSE").is_some() {
+                let scene = lookalike::imaging::locate_product(&img).scene;
+                println!("{} {:?} {raw:.3}", f.display(), scene);
+            }
+            sims.push(raw);
+        }
+        sims.sort_by(f32::total_cmp);
+        let q = |p: f32| sims[((sims.len() - 1) as f32 * p) as usize];
+        println!(
+            "{dir}: {} images, nearest looks similarity min {:.3} p05 {:.3} p50 {:.3} p95 {:.3} p99 {:.3} max {:.3}",
+            sims.len(), q(0.0), q(0.05), q(0.5), q(0.95), q(0.99), q(1.0)
+        );
+    }
+    Ok(())
+}

@@ -87,16 +87,20 @@ pub struct QueryBench {
     pub by_image_without_vote: Latency,
     /// Decode + embed + search of a full-size photo.
     pub by_photo: Latency,
+    /// Decode + locate the product + embed (its region, and the whole frame
+    /// for the near-duplicate check) + search of a shopper's phone photo.
+    pub by_shopper_photo: Latency,
 }
 
-/// Measures query latency on `index`. `images` and `photos` are files whose
-/// bytes are read up front and then searched as uploads.
+/// Measures query latency on `index`. `images`, `photos` and
+/// `shopper_photos` are files searched as uploads.
 pub fn bench_queries(
     index: &Index,
     embedder: &Embedder,
     ids: &[String],
     images: &[PathBuf],
     photos: &[PathBuf],
+    shopper_photos: &[PathBuf],
     req: &SearchRequest,
 ) -> Result<QueryBench> {
     let without_vote = SearchRequest {
@@ -121,9 +125,8 @@ pub fn bench_queries(
             let bytes = std::fs::read(f).at(f)?;
             for (req, times) in reqs.iter().zip(&mut out) {
                 let t = Instant::now();
-                let e =
-                    embedder.embed_query(&bytes, &limits, index.manifest().catalog_image_size)?;
-                let r = search(index, &Query::Embedding(&e), req)?;
+                let q = crate::search::embed_upload(index, embedder, &bytes, &limits, None)?;
+                let r = search(index, &Query::Embedding(&q.embedding), req)?;
                 times.push(t.elapsed());
                 std::hint::black_box(r);
             }
@@ -141,6 +144,7 @@ pub fn bench_queries(
         by_image: Latency::of(&by_image[0]),
         by_image_without_vote: Latency::of(&by_image[1]),
         by_photo: Latency::of(&run(photos, &[req])?[0]),
+        by_shopper_photo: Latency::of(&run(shopper_photos, &[req])?[0]),
     })
 }
 

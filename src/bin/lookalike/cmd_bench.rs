@@ -17,6 +17,7 @@ use serde_json::json;
 /// The shared catalogue, relative to the project root.
 const SHARED_SMALL: &str = "../shared/datasets/fashion-product-images-small";
 const SHARED_FULL: &str = "../shared/datasets/fashion-product-images-full-sample";
+const SHARED_SHOPPER: &str = "../shared/datasets/shopper-photos-dev";
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
@@ -39,6 +40,10 @@ pub struct Args {
     /// Folder of large photos to query with (default: the shared full-size sample).
     #[arg(long)]
     photos: Option<PathBuf>,
+    /// Folder of shopper photos (`<kind>/*.jpg`) to query with (default:
+    /// the shared development set; 100 of them, spread over the kinds).
+    #[arg(long)]
+    shopper_photos: Option<PathBuf>,
     /// Model for the throughput run (default: the index's, else lite0).
     #[arg(long)]
     model: Option<String>,
@@ -128,6 +133,24 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             photo_dir.display()
         );
     }
+    let shopper_dir = args
+        .shopper_photos
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(SHARED_SHOPPER));
+    let shopper: Vec<PathBuf> = match lookalike::eval::photos::shopper_photos(&shopper_dir) {
+        Ok(p) => {
+            let step = (p.len() / 100).max(1);
+            p.into_iter()
+                .step_by(step)
+                .take(100)
+                .map(|p| p.path)
+                .collect()
+        }
+        Err(e) => {
+            eprintln!("note: {e}; the shopper-photo latency is left out");
+            Vec::new()
+        }
+    };
     // Each photo twice, for a steadier median over 24 files.
     let photos: Vec<PathBuf> = photos.iter().chain(photos.iter()).cloned().collect();
     eprintln!(
@@ -141,6 +164,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         &ids,
         &images,
         &photos,
+        &shopper,
         &SearchRequest::default(),
     )
     .context("query benchmark")?;
@@ -177,6 +201,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "by_image_60x80": q.by_image,
             "by_image_60x80_without_vote": q.by_image_without_vote,
             "by_photo": q.by_photo,
+            "by_shopper_photo": q.by_shopper_photo,
         },
         "training_step": step,
         "model": embedder.fingerprint(),
@@ -210,6 +235,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         ("by 60x80 image", q.by_image),
         ("by 60x80 image w/o vote", q.by_image_without_vote),
         ("by full-size photo", q.by_photo),
+        ("by shopper photo", q.by_shopper_photo),
     ] {
         println!(
             "query {name:<20} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} queries)",

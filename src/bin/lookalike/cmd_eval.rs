@@ -9,6 +9,8 @@ use lookalike::eval::{evaluate, EvalOptions, QuerySet, Split};
 use lookalike::search::SearchRequest;
 
 use crate::output::accuracies;
+
+mod photos;
 use crate::ranking::RankingArgs;
 use lookalike::Index;
 
@@ -18,7 +20,8 @@ pub struct Args {
     /// Number of queries (stratified sample by articleType) or `all`.
     #[arg(long, default_value = "2000")]
     queries: String,
-    /// `all`: any product may be a query; `test`: only ids with id % 5 == 0.
+    /// `all`: any product (or photo) may be a query; `test`: only those held
+    /// out from training (numeric ids with id % 5 == 0, other ids by a hash).
     #[arg(long, default_value = "all")]
     split: String,
     #[command(flatten)]
@@ -29,6 +32,11 @@ pub struct Args {
     /// Also run instance search: each photo `<id>.jpg` in this folder is
     /// uploaded as a query and should find product `id` first (default: the
     /// shared full-size sample, when present).
+    #[arg(long)]
+    instance_photos: Option<std::path::PathBuf>,
+    /// Run the shopper-photo protocol instead: every `<kind>/*.jpg` of this
+    /// folder is uploaded whole and its 10 hits judged by articleType
+    /// (per kind and macro P@1, P@10 and recognition accuracy).
     #[arg(long)]
     photos: Option<std::path::PathBuf>,
     /// Print JSON.
@@ -57,6 +65,9 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         .ranking
         .request(SearchRequest::default().k, Vec::new())?;
     let index = Index::open(index_dir)?;
+    if let Some(dir) = &args.photos {
+        return photos::run(&index, dir, &req, split, args.json);
+    }
     let opts = EvalOptions {
         queries,
         split,
@@ -65,14 +76,14 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     };
     let r = evaluate(&index, &opts)?;
     let photo_dir = args
-        .photos
+        .instance_photos
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(SHARED_PHOTOS));
     let photos = if photo_dir.is_dir() {
         photos_in(&photo_dir, &index)?
     } else {
-        if args.photos.is_some() {
-            bail!("--photos {}: not a folder", photo_dir.display());
+        if args.instance_photos.is_some() {
+            bail!("--instance-photos {}: not a folder", photo_dir.display());
         }
         Vec::new()
     };

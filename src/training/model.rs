@@ -536,12 +536,21 @@ fn fit(
             let (s, c) = net.forward(&x, mask.as_ref()).map_err(candle_err)?;
             let mut loss: Option<Tensor> = None;
             for (k, task) in data.tasks.iter().enumerate() {
+                // Rows whose target is one of several classes (photos).
+                let (alt_pos, alt_sets): (Vec<u32>, Vec<&Vec<u32>>) = if task.any_of.is_empty() {
+                    (Vec::new(), Vec::new())
+                } else {
+                    rows.iter()
+                        .enumerate()
+                        .filter_map(|(i, r)| task.any_of.get(r).map(|s| (i as u32, s)))
+                        .unzip()
+                };
                 let (pos, tgt): (Vec<u32>, Vec<u32>) = rows
                     .iter()
                     .enumerate()
                     .filter_map(|(i, &r)| task.targets[r].map(|t| (i as u32, t)))
                     .unzip();
-                if pos.is_empty() {
+                if pos.is_empty() && alt_pos.is_empty() {
                     continue;
                 }
                 let part = if task.spec.part == Part::Shape {
@@ -550,7 +559,38 @@ fn fit(
                     &c
                 };
                 let w: Vec<f32> = tgt.iter().map(|&t| class_weights[k][t as usize]).collect();
-                let w_sum: f32 = w.iter().sum();
+                // Photo rows weigh as one plain row each.
+                let w_sum: f32 = w.iter().sum::<f32>() + alt_pos.len() as f32;
+                let classes = task.spec.classes.len();
+                let alt = (|| -> candle_core::Result<Option<Tensor>> {
+                    if alt_pos.is_empty() {
+                        return Ok(None);
+                    }
+                    // -log sum over the set of p(class), from the log-softmax
+                    // plus a mask that is 0 inside the set and -1e4 outside.
+                    let mut mask = vec![-1e4f32; alt_pos.len() * classes];
+                    for (i, set) in alt_sets.iter().enumerate() {
+                        for &c in set.iter() {
+                            mask[i * classes + c as usize] = 0.0;
+                        }
+                    }
+                    let idx = Tensor::from_vec(alt_pos.clone(), alt_pos.len(), &Device::Cpu)?;
+                    let mask = Tensor::from_vec(mask, (alt_pos.len(), classes), &Device::Cpu)?;
+                    let logits = net.logits(k, &part.index_select(&idx, 0)?, opts.scale)?;
+                    let logp = candle_nn::ops::log_softmax(&logits, 1)?;
+                    let nll = (logp + mask)?.log_sum_exp(1)?.sum_all()?.neg()?;
+                    Ok(Some((nll * (task.weight / w_sum) as f64)?))
+                })()
+                .map_err(candle_err)?;
+                if pos.is_empty() {
+                    if let Some(l) = alt {
+                        loss = Some(match loss {
+                            None => l,
+                            Some(acc) => (acc + l).map_err(candle_err)?,
+                        });
+                    }
+                    continue;
+                }
                 let l = (|| {
                     let idx = Tensor::from_vec(pos.clone(), pos.len(), &Device::Cpu)?;
                     let tgt = Tensor::from_vec(tgt.clone(), (tgt.len(), 1), &Device::Cpu)?;
@@ -560,7 +600,11 @@ fn fit(
                     let logp = candle_nn::ops::log_softmax(&logits, 1)?;
                     let picked = logp.gather(&tgt, 1)?.squeeze(1)?;
                     let nll = (picked * w)?.sum_all()?.neg()?;
-                    nll * (task.weight / w_sum) as f64
+                    let l = (nll * (task.weight / w_sum) as f64)?;
+                    match alt {
+                        Some(a) => l + a,
+                        None => Ok(l),
+                    }
                 })()
                 .map_err(candle_err)?;
                 loss = Some(match loss {
@@ -821,6 +865,7 @@ pub(crate) mod tests {
             },
             weight: 1.0,
             targets,
+            any_of: Default::default(),
         };
         Dataset {
             rows: rows.into(),

@@ -185,6 +185,111 @@ async fn screenshot(c: &Client, name: &str) {
     eprintln!("screenshot: {}", path.display());
 }
 
+/// The crop box's region as the page holds it, `x,y,w,h`.
+async fn crop_of(c: &Client) -> String {
+    let v = c
+        .execute(
+            "const c = state.crop; return c ? `${c.x},${c.y},${c.width},${c.height}` : '';",
+            vec![],
+        )
+        .await
+        .expect("execute");
+    v.as_str().unwrap_or_default().to_string()
+}
+
+async fn drag_the_product_box(c: &Client, base: &str, photo: &Path) {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    c.goto(base).await.expect("home");
+    let photo = std::fs::canonicalize(photo).expect("photo path");
+    c.find(Locator::Id("file"))
+        .await
+        .expect("file input")
+        .send_keys(photo.to_str().expect("utf-8"))
+        .await
+        .expect("choose the photo");
+    wait_until(
+        c,
+        "the photo's results with the product box",
+        "location.hash == '#/search' && /results? in/.test(document.getElementById('status').textContent) && !document.getElementById('crop-box').hidden",
+    )
+    .await;
+    let before_ids = card_ids(c).await;
+    let before = crop_of(c).await;
+    assert!(!before.is_empty(), "the page knows the located region");
+    screenshot(c, "photo-box").await;
+    // Shrink the box from its corner handle, then move it to the top left.
+    let handle = c
+        .find(Locator::Css("#crop-box .crop-handle"))
+        .await
+        .expect("handle");
+    let resize = MouseActions::new("mouse".to_string())
+        .then(PointerAction::MoveToElement {
+            element: handle,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(200)),
+            x: -60.0,
+            y: -60.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(resize).await.expect("resize the box");
+    let boxed = c.find(Locator::Id("crop-box")).await.expect("box");
+    let drag = MouseActions::new("mouse".to_string())
+        .then(PointerAction::MoveToElement {
+            element: boxed,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(200)),
+            x: -80.0,
+            y: -80.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(drag).await.expect("drag the box");
+    let after = crop_of(c).await;
+    assert_ne!(after, before, "the drag moved the box");
+    let xywh = |s: &str| -> Vec<u32> { s.split(',').map(|v| v.parse().expect("number")).collect() };
+    let (b, a) = (xywh(&before), xywh(&after));
+    assert!(
+        a[2] < b[2] && a[3] < b[3],
+        "the corner handle shrank the box: {before} -> {after}"
+    );
+    assert!(
+        a[0] <= b[0] && a[1] <= b[1],
+        "the box moved up and left: {before} -> {after}"
+    );
+    wait_until(
+        c,
+        "results for the dragged box",
+        &format!(
+            "/results? in/.test(document.getElementById('status').textContent) && Array.from(document.querySelectorAll('#grid .card a')).map(a => a.getAttribute('href')).join() != {:?}",
+            before_ids.iter().map(|id| format!("#/product/{id}")).collect::<Vec<_>>().join(",")
+        ),
+    )
+    .await;
+    assert_eq!(
+        crop_of(c).await,
+        after,
+        "the server searched the region asked for"
+    );
+    screenshot(c, "photo-box-dragged").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_searches_by_photo_walks_results_and_filters() {
     let Some((driver, browser)) = chromedriver() else {
@@ -384,6 +489,12 @@ async fn a_shopper_searches_by_photo_walks_results_and_filters() {
     )
     .await;
     screenshot(&c, "error").await;
+
+    // A shopper's photo: the located product is boxed; dragging the box
+    // searches with the region where it is left.
+    if let Some(photos) = common::shared_shopper_photos() {
+        drag_the_product_box(&c, &base, &common::first_shopper_photo(&photos, "shoes")).await;
+    }
 
     // A phone-sized screen: one column, nothing wider than the screen.
     c.set_window_size(390, 844).await.expect("resize");

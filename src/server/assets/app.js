@@ -13,6 +13,8 @@ const state = {
   page: 0,        // browse page
   file: null,     // the query photo (kept in memory only)
   previewUrl: null,
+  crop: null,     // the region searched with, in the photo's pixels: {x, y, width, height}
+  imageSize: null, // the photo's size as the server decoded it: {width, height}
   seq: 0,         // drops answers of superseded requests
 };
 
@@ -200,9 +202,16 @@ async function searchView(seq) {
   const form = new FormData();
   form.append('image', state.file);
   const metric = $('metric').value;
+  const c = state.crop;
+  const crop = c ? `&crop=${c.x},${c.y},${c.width},${c.height}` : '';
   try {
-    const data = await api('/api/search?' + similarityParams(), { method: 'POST', body: form });
+    const data = await api('/api/search?' + similarityParams() + crop, { method: 'POST', body: form });
     if (seq !== state.seq) return;
+    if (data.query) {
+      state.imageSize = data.query.image;
+      state.crop = data.query.region;
+      drawCrop();
+    }
     showGrid(data.hits.map((h) => ({ hit: h })), metric);
     setView('Similar to your photo', resultStatus(data));
     showRecognised(data);
@@ -272,30 +281,127 @@ async function render() {
 function useFile(file) {
   if (!file) return;
   state.file = file;
+  state.crop = null;
+  state.imageSize = null;
+  drawCrop();
   if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
   const preview = $('preview');
   if (file.type && file.type.startsWith('image/')) {
     state.previewUrl = URL.createObjectURL(file);
     preview.src = state.previewUrl;
     preview.alt = `Your query photo: ${file.name || 'pasted image'}`;
-    preview.hidden = false;
+    $('crop-frame').hidden = false;
     // The browser could not show it either: the server will say why.
-    preview.onerror = () => { preview.hidden = true; };
+    preview.onerror = () => { $('crop-frame').hidden = true; };
   } else {
     state.previewUrl = null;
-    preview.hidden = true;
+    $('crop-frame').hidden = true;
   }
   if (location.hash === '#/search') render();
   else location.hash = '#/search';
 }
 
+// ---- the product box: where in the photo the product is --------------------
+
+// Draws the box of state.crop over the preview, in percent of the image so
+// that it follows the preview's size.
+function drawCrop() {
+  const box = $('crop-box');
+  const c = state.crop;
+  const size = state.imageSize;
+  if (!c || !size || !size.width || !size.height) {
+    box.hidden = true;
+    $('crop-hint').hidden = true;
+    return;
+  }
+  box.style.left = `${(100 * c.x) / size.width}%`;
+  box.style.top = `${(100 * c.y) / size.height}%`;
+  box.style.width = `${(100 * c.width) / size.width}%`;
+  box.style.height = `${(100 * c.height) / size.height}%`;
+  box.hidden = false;
+  $('crop-hint').hidden = false;
+}
+
+// The box as a region of the photo, clamped inside it, at least 8 pixels.
+function clampCrop(c) {
+  const size = state.imageSize;
+  const min = Math.min(8, size.width, size.height);
+  const width = Math.round(Math.min(Math.max(c.width, min), size.width));
+  const height = Math.round(Math.min(Math.max(c.height, min), size.height));
+  const x = Math.round(Math.min(Math.max(c.x, 0), size.width - width));
+  const y = Math.round(Math.min(Math.max(c.y, 0), size.height - height));
+  return { x, y, width, height };
+}
+
+// Searches again with the box where the shopper left it.
+function cropChanged() {
+  if (location.hash === '#/search') render();
+}
+
+function setupCrop() {
+  const box = $('crop-box');
+  const preview = $('preview');
+  let drag = null;
+  box.addEventListener('pointerdown', (e) => {
+    if (!state.crop || !state.imageSize) return;
+    e.preventDefault();
+    box.setPointerCapture(e.pointerId);
+    const scale = state.imageSize.width / preview.getBoundingClientRect().width;
+    drag = {
+      resize: e.target.classList.contains('crop-handle'),
+      startX: e.clientX,
+      startY: e.clientY,
+      start: { ...state.crop },
+      scale,
+      moved: false,
+    };
+  });
+  box.addEventListener('pointermove', (e) => {
+    if (!drag) return;
+    const dx = (e.clientX - drag.startX) * drag.scale;
+    const dy = (e.clientY - drag.startY) * drag.scale;
+    const s = drag.start;
+    state.crop = clampCrop(drag.resize
+      ? { x: s.x, y: s.y, width: s.width + dx, height: s.height + dy }
+      : { x: s.x + dx, y: s.y + dy, width: s.width, height: s.height });
+    drag.moved = drag.moved || Math.abs(dx) + Math.abs(dy) > 2;
+    drawCrop();
+  });
+  const end = () => {
+    if (!drag) return;
+    const moved = drag.moved;
+    drag = null;
+    if (moved) cropChanged();
+  };
+  box.addEventListener('pointerup', end);
+  box.addEventListener('pointercancel', end);
+  let keyTimer = null;
+  box.addEventListener('keydown', (e) => {
+    const steps = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const step = steps[e.key];
+    if (!step || !state.crop || !state.imageSize) return;
+    e.preventDefault();
+    const d = Math.max(2, Math.round(state.imageSize.width / 50));
+    const c = state.crop;
+    state.crop = clampCrop(e.shiftKey
+      ? { x: c.x, y: c.y, width: c.width + step[0] * d, height: c.height + step[1] * d }
+      : { x: c.x + step[0] * d, y: c.y + step[1] * d, width: c.width, height: c.height });
+    drawCrop();
+    clearTimeout(keyTimer);
+    keyTimer = setTimeout(cropChanged, 400);
+  });
+}
+
 function setupUpload() {
   const drop = $('drop');
   const input = $('file');
-  input.addEventListener('change', () => {
-    useFile(input.files[0]);
-    input.value = ''; // choosing the same file again still fires
-  });
+  for (const picker of [input, $('camera')]) {
+    picker.addEventListener('change', () => {
+      useFile(picker.files[0]);
+      picker.value = ''; // choosing the same file again still fires
+    });
+  }
+  setupCrop();
   drop.addEventListener('keydown', (e) => {
     if (e.target === drop && (e.key === 'Enter' || e.key === ' ')) {
       e.preventDefault();

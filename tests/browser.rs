@@ -197,8 +197,32 @@ async fn crop_of(c: &Client) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
-async fn drag_the_product_box(c: &Client, base: &str, photo: &Path) {
+/// Presses the mouse on the middle of `element`, moves it by `by` pixels
+/// right and down (negative: left and up) and releases it.
+async fn drag(c: &Client, element: fantoccini::elements::Element, by: f64) {
     use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    let moves = MouseActions::new("mouse".to_string())
+        .then(PointerAction::MoveToElement {
+            element,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(200)),
+            x: by,
+            y: by,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(moves).await.expect("drag");
+}
+
+async fn drag_the_product_box(c: &Client, base: &str, photo: &Path) {
     c.goto(base).await.expect("home");
     let photo = std::fs::canonicalize(photo).expect("photo path");
     c.find(Locator::Id("file"))
@@ -217,50 +241,14 @@ async fn drag_the_product_box(c: &Client, base: &str, photo: &Path) {
     let before = crop_of(c).await;
     assert!(!before.is_empty(), "the page knows the located region");
     screenshot(c, "photo-box").await;
-    // Shrink the box from its corner handle, then move it to the top left.
+    // Shrink the box from its corner handle, then move it up and left.
     let handle = c
         .find(Locator::Css("#crop-box .crop-handle"))
         .await
         .expect("handle");
-    let resize = MouseActions::new("mouse".to_string())
-        .then(PointerAction::MoveToElement {
-            element: handle,
-            duration: None,
-            x: 0.0,
-            y: 0.0,
-        })
-        .then(PointerAction::Down {
-            button: MOUSE_BUTTON_LEFT,
-        })
-        .then(PointerAction::MoveBy {
-            duration: Some(Duration::from_millis(200)),
-            x: -60.0,
-            y: -60.0,
-        })
-        .then(PointerAction::Up {
-            button: MOUSE_BUTTON_LEFT,
-        });
-    c.perform_actions(resize).await.expect("resize the box");
+    drag(c, handle, -60.0).await;
     let boxed = c.find(Locator::Id("crop-box")).await.expect("box");
-    let drag = MouseActions::new("mouse".to_string())
-        .then(PointerAction::MoveToElement {
-            element: boxed,
-            duration: None,
-            x: 0.0,
-            y: 0.0,
-        })
-        .then(PointerAction::Down {
-            button: MOUSE_BUTTON_LEFT,
-        })
-        .then(PointerAction::MoveBy {
-            duration: Some(Duration::from_millis(200)),
-            x: -80.0,
-            y: -80.0,
-        })
-        .then(PointerAction::Up {
-            button: MOUSE_BUTTON_LEFT,
-        });
-    c.perform_actions(drag).await.expect("drag the box");
+    drag(c, boxed, -80.0).await;
     let after = crop_of(c).await;
     assert_ne!(after, before, "the drag moved the box");
     let xywh = |s: &str| -> Vec<u32> { s.split(',').map(|v| v.parse().expect("number")).collect() };

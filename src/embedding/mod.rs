@@ -202,16 +202,36 @@ impl Embedder {
     pub fn prepare(&self, img: &RgbImage) -> Prepared {
         let fitted = fit(img, &self.cnn.spec().geometry());
         let pixels = ProductPixels::new(&fitted);
-        let colour = pixels.descriptor(&self.fingerprint.colour);
-        let head_colour = self
-            .fingerprint
-            .head_colour
-            .map(|spec| pixels.descriptor(&spec))
-            .unwrap_or_default();
+        self.with_colours(fitted, &pixels)
+    }
+
+    /// `fitted` with the colour descriptors of `pixels`.
+    fn with_colours(&self, fitted: RgbImage, pixels: &ProductPixels) -> Prepared {
         Prepared {
             fitted,
-            colour,
-            head_colour,
+            colour: pixels.descriptor(&self.fingerprint.colour),
+            head_colour: self
+                .fingerprint
+                .head_colour
+                .map(|spec| pixels.descriptor(&spec))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Makes each tap of the CNN taps part (`taps`, without the head
+    /// colour) unit length, then scales them to unit length together: each
+    /// tap weighs the same whatever its width.
+    fn normalise_taps(&self, taps: &mut [f32]) {
+        let channels = self.cnn.tap_channels();
+        let tap_scale = 1.0 / (channels.len().max(1) as f32).sqrt();
+        let mut start = 0;
+        for &c in channels {
+            let Some(part) = taps.get_mut(start..start + c) else {
+                break;
+            };
+            l2_normalise(part);
+            part.iter_mut().for_each(|v| *v *= tap_scale);
+            start += c;
         }
     }
 
@@ -219,9 +239,6 @@ impl Embedder {
     pub fn embed_prepared(&self, batch: &[Prepared]) -> Result<Vec<Embedding>> {
         let images: Vec<&RgbImage> = batch.iter().map(|p| &p.fitted).collect();
         let feats = self.cnn.features(&images)?;
-        let channels = self.cnn.tap_channels();
-        // Each tap weighs the same whatever its width.
-        let tap_scale = 1.0 / (channels.len().max(1) as f32).sqrt();
         Ok(feats
             .into_iter()
             .zip(batch)
@@ -229,13 +246,7 @@ impl Embedder {
                 let mut cnn = f.pooled;
                 l2_normalise(&mut cnn);
                 let mut taps = f.taps;
-                let mut start = 0;
-                for &c in channels {
-                    let part = &mut taps[start..start + c];
-                    l2_normalise(part);
-                    part.iter_mut().for_each(|v| *v *= tap_scale);
-                    start += c;
-                }
+                self.normalise_taps(&mut taps);
                 taps.extend_from_slice(&p.head_colour);
                 Embedding {
                     cnn,
@@ -246,10 +257,37 @@ impl Embedder {
             .collect())
     }
 
+    /// Two views of one product, e.g. a photo's located region `a` and its
+    /// whole frame `b`, as one embedding: the CNN features and taps averaged
+    /// with weights `1 - w` and `w` (each part made unit length again, as
+    /// [`Embedder::embed_prepared`] makes it), the colour parts `a`'s.
+    pub fn blend_views(&self, a: &Embedding, b: &Embedding, w: f32) -> Embedding {
+        let mix = |x: &[f32], y: &[f32]| -> Vec<f32> {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| (1.0 - w) * p + w * q)
+                .collect()
+        };
+        let mut cnn = mix(&a.cnn, &b.cnn);
+        l2_normalise(&mut cnn);
+        let cnn_taps = self.cnn.tap_dim().min(a.taps.len()).min(b.taps.len());
+        let mut taps = mix(&a.taps[..cnn_taps], &b.taps[..cnn_taps]);
+        self.normalise_taps(&mut taps);
+        taps.extend_from_slice(&a.taps[cnn_taps..]);
+        Embedding {
+            cnn,
+            colour: a.colour.clone(),
+            taps,
+        }
+    }
+
     /// Embeds one decoded image.
     pub fn embed_image(&self, img: &RgbImage) -> Result<Embedding> {
-        let prepared = self.prepare(img);
-        let mut out = self.embed_prepared(std::slice::from_ref(&prepared))?;
+        self.embed_one(&self.prepare(img))
+    }
+
+    fn embed_one(&self, prepared: &Prepared) -> Result<Embedding> {
+        let mut out = self.embed_prepared(std::slice::from_ref(prepared))?;
         out.pop()
             .ok_or_else(|| crate::Error::Model("model returned no output".into()))
     }
@@ -277,17 +315,7 @@ impl Embedder {
                 (u64::from(y) * u64::from(ch) / u64::from(sh.max(1))) as u32,
             )
         });
-        let colour = pixels.descriptor(&self.fingerprint.colour);
-        let head_colour = self
-            .fingerprint
-            .head_colour
-            .map(|spec| pixels.descriptor(&spec))
-            .unwrap_or_default();
-        Prepared {
-            fitted,
-            colour,
-            head_colour,
-        }
+        self.with_colours(fitted, &pixels)
     }
 
     /// Embeds a packshot as the catalogue's images are, first shrunk to the
@@ -320,8 +348,6 @@ impl Embedder {
                 region.y + (u64::from(y) * u64::from(region.height) / u64::from(ch.max(1))) as u32,
             )
         });
-        let mut out = self.embed_prepared(std::slice::from_ref(&prepared))?;
-        out.pop()
-            .ok_or_else(|| crate::Error::Model("model returned no output".into()))
+        self.embed_one(&prepared)
     }
 }

@@ -9,7 +9,9 @@
 //! shows that backdrop too. Both embeddings are made (in parallel), and the
 //! whole frame wins when its nearest product by looks is a near-duplicate
 //! ([`NEAR_DUPLICATE`]): a shopper's photo is never that close to a
-//! packshot.
+//! packshot. Otherwise the query is the located product's embedding with
+//! the whole frame's CNN features blended in ([`WHOLE_FRAME_SHARE`]): the
+//! frame keeps what a box cut off, and the colour stays the product's.
 
 use serde::Serialize;
 
@@ -24,6 +26,11 @@ use crate::index::Index;
 /// chosen from the full-size catalogue photos against the shopper photos,
 /// README "Shopper photos").
 pub const NEAR_DUPLICATE: f32 = 0.78;
+
+/// Share of a photo's whole frame in its query, beside the located
+/// product's region: the frame keeps what a box cut off (README, "Shopper
+/// photos").
+pub const WHOLE_FRAME_SHARE: f32 = 0.3;
 
 /// A query image embedded, with the part of it that was searched with.
 #[derive(Debug, Clone)]
@@ -124,5 +131,6 @@ pub fn embed_query_image(
     if nearest_similarity(index, &whole)?.is_some_and(|s| s >= NEAR_DUPLICATE) {
         return Ok(done(whole, Scene::Packshot, Region::whole(w, h)));
     }
-    Ok(done(located?, Scene::Photo, found.region))
+    let e = embedder.blend_views(&located?, &whole, WHOLE_FRAME_SHARE);
+    Ok(done(e, Scene::Photo, found.region))
 }

@@ -298,6 +298,11 @@ struct LabGrid {
 
 impl LabGrid {
     fn new(img: &RgbImage) -> LabGrid {
+        // A large photo is first shrunk with the SIMD resizer: averaging its
+        // millions of pixels one by one cost more than the CNN.
+        let side = (4 * GRID) as u32;
+        let small = super::shrink_to(img, side, side);
+        let img = small.as_ref().unwrap_or(img);
         let (w, h) = (img.width() as usize, img.height() as usize);
         let scale = (GRID as f64 / w.max(h) as f64).min(1.0);
         let cols = ((w as f64 * scale).round() as usize).max(1);

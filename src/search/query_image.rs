@@ -8,8 +8,8 @@
 //! product on a grey or coloured backdrop, whose thumbnail in the catalogue
 //! shows that backdrop too. Both embeddings are made (in parallel), and the
 //! whole frame wins when its nearest product by looks is a near-duplicate
-//! ([`NEAR_DUPLICATE`]): a shopper's photo is never that close to a
-//! packshot. Otherwise the query is the located product's embedding with
+//! ([`NEAR_DUPLICATE`]): a shopper's photo rarely comes that close to a
+//! packshot (about 1 in 100 of the development photos). Otherwise the query is the located product's embedding with
 //! the whole frame's CNN features blended in ([`WHOLE_FRAME_SHARE`]): the
 //! frame keeps what a box cut off, and the colour stays the product's.
 

@@ -19,19 +19,12 @@ fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(usize::MAX);
     let out = args.next().map(PathBuf::from);
-    let mut files = Vec::new();
-    let mut stack = vec![dir];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|e| e == "jpg") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+    // The catalogue's own scan of a folder of images (sorted by path).
+    let files: Vec<PathBuf> = lookalike::Catalog::open(&dir)?
+        .products
+        .into_iter()
+        .map(|p| p.image)
+        .collect();
     // A spread sample, not the first files of one folder.
     let step = (files.len() / limit.min(files.len()).max(1)).max(1);
     let files: Vec<_> = files.into_iter().step_by(step).take(limit).collect();

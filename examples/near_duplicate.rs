@@ -23,18 +23,12 @@ fn main() -> anyhow::Result<()> {
         ..SearchRequest::default()
     };
     for dir in args {
-        let mut files = Vec::new();
-        let mut stack = vec![std::path::PathBuf::from(&dir)];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d)? {
-                let p = e?.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|e| e == "jpg") {
-                    files.push(p);
-                }
-            }
-        }
+        // The catalogue's own scan of a folder of images.
+        let files: Vec<_> = lookalike::Catalog::open(&dir)?
+            .products
+            .into_iter()
+            .map(|p| p.image)
+            .collect();
         let mut sims = Vec::new();
         for f in &files {
             let img = decode_file(f, &DecodeLimits::default())?;

@@ -310,10 +310,7 @@ impl Embedder {
         let small = crate::imaging::shrink_to(crop, geometry.width, geometry.height);
         let (sw, sh) = small.as_ref().map_or((cw, ch), |s| s.dimensions());
         let pixels = ProductPixels::with_mask(small.as_ref().unwrap_or(crop), |x, y| {
-            is_product(
-                (u64::from(x) * u64::from(cw) / u64::from(sw.max(1))) as u32,
-                (u64::from(y) * u64::from(ch) / u64::from(sh.max(1))) as u32,
-            )
+            is_product(rescale(x, sw, cw), rescale(y, sh, ch))
         });
         self.with_colours(fitted, &pixels)
     }
@@ -344,10 +341,15 @@ impl Embedder {
         let (cw, ch) = crop.dimensions();
         let prepared = self.prepare_photo(&crop, |x, y| {
             mask.contains(
-                region.x + (u64::from(x) * u64::from(region.width) / u64::from(cw.max(1))) as u32,
-                region.y + (u64::from(y) * u64::from(region.height) / u64::from(ch.max(1))) as u32,
+                region.x + rescale(x, cw, region.width),
+                region.y + rescale(y, ch, region.height),
             )
         });
         self.embed_one(&prepared)
     }
+}
+
+/// A coordinate `v` along a side of `from` pixels, on a side of `to`.
+fn rescale(v: u32, from: u32, to: u32) -> u32 {
+    (u64::from(v) * u64::from(to) / u64::from(from.max(1))) as u32
 }

@@ -142,29 +142,6 @@ impl ProductMask {
         let r = (y as usize * self.rows / self.height as usize).min(self.rows - 1);
         self.cells[r * self.cols + c]
     }
-
-    /// Share of the cells inside `region` that are product.
-    pub fn share_in(&self, region: &Region) -> f32 {
-        let (mut n, mut fg) = (0usize, 0usize);
-        for r in 0..self.rows {
-            let y = ((r as f64 + 0.5) * f64::from(self.height) / self.rows as f64) as u32;
-            if y < region.y || y >= region.y + region.height {
-                continue;
-            }
-            for c in 0..self.cols {
-                let x = ((c as f64 + 0.5) * f64::from(self.width) / self.cols as f64) as u32;
-                if x >= region.x && x < region.x + region.width {
-                    n += 1;
-                    fg += usize::from(self.cells[r * self.cols + c]);
-                }
-            }
-        }
-        if n == 0 {
-            0.0
-        } else {
-            fg as f32 / n as f32
-        }
-    }
 }
 
 /// Where the product is in an image.

@@ -43,7 +43,8 @@ pub use filter::Filter;
 pub use label_prior::LabelPrior;
 pub use metric::{Metric, Scored};
 pub use query_image::{
-    embed_query_image, embed_upload, ImageSize, QueryImage, QueryRegion, NEAR_DUPLICATE,
+    embed_photo_query, embed_query_image, embed_upload, ImageSize, QueryImage, QueryRegion,
+    NEAR_DUPLICATE,
 };
 pub use response::SearchResponse;
 use topk::{Candidate, TopK};

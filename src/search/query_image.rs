@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::nearest_similarity;
 use crate::embedding::{Embedder, Embedding};
 use crate::error::{Error, Result};
-use crate::imaging::{decode, locate_product, DecodeLimits, Region, RgbImage, Scene};
+use crate::imaging::{decode, locate_product, DecodeLimits, ProductMask, Region, RgbImage, Scene};
 use crate::index::Index;
 
 /// Looks similarity (cosine at the vote's colour weight) from which a
@@ -123,14 +123,38 @@ pub fn embed_query_image(
         let e = embedder.embed_packshot(img, size)?;
         return Ok(done(e, Scene::Packshot, Region::whole(w, h)));
     }
+    embed_photo_query(index, embedder, img, &found.region, &found.mask)
+}
+
+/// The query of the photo `img` whose product lies in `region`, with the
+/// pixels `mask` holds (see the module docs): the whole frame when it is a
+/// near-duplicate of a catalogue product, else the region with a share of
+/// the frame. Training embeds its photo variants (other boxes) this way too.
+pub fn embed_photo_query(
+    index: &Index,
+    embedder: &Embedder,
+    img: &RgbImage,
+    region: &Region,
+    mask: &ProductMask,
+) -> Result<QueryImage> {
+    let (w, h) = img.dimensions();
+    let size = index.manifest().catalog_image_size;
     let (whole, located) = rayon::join(
         || embedder.embed_packshot(img, size),
-        || embedder.embed_photo(img, &found.region, &found.mask),
+        || embedder.embed_photo(img, region, mask),
     );
     let whole = whole?;
-    if nearest_similarity(index, &whole)?.is_some_and(|s| s >= NEAR_DUPLICATE) {
-        return Ok(done(whole, Scene::Packshot, Region::whole(w, h)));
-    }
-    let e = embedder.blend_views(&located?, &whole, WHOLE_FRAME_SHARE);
-    Ok(done(e, Scene::Photo, found.region))
+    let (embedding, scene, region) =
+        if nearest_similarity(index, &whole)?.is_some_and(|s| s >= NEAR_DUPLICATE) {
+            (whole, Scene::Packshot, Region::whole(w, h))
+        } else {
+            let e = embedder.blend_views(&located?, &whole, WHOLE_FRAME_SHARE);
+            (e, Scene::Photo, *region)
+        };
+    Ok(QueryImage {
+        embedding,
+        scene,
+        region,
+        image_size: [w, h],
+    })
 }

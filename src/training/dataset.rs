@@ -181,3 +181,32 @@ impl<'a> Dataset<'a> {
         &self.rows[r * self.dim..(r + 1) * self.dim]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::training::model::tests::synthetic;
+
+    #[test]
+    fn photos_join_the_training_rows_with_a_set_of_types() {
+        let mut data = synthetic(50);
+        let (rows, train) = (data.rows.len() / data.dim, data.train.len());
+        let row = vec![0.1; data.dim];
+        let photos = vec![
+            (row.clone(), vec!["c".to_string(), "a".into(), "a".into()]),
+            // No type the head knows: not added.
+            (row.clone(), vec!["zebra".to_string()]),
+        ];
+        assert_eq!(data.add_photos(&photos, 3).unwrap(), 1);
+        assert_eq!(data.rows.len() / data.dim, rows + 1);
+        assert_eq!(data.train.len(), train + 3);
+        assert!(data.train[train..].iter().all(|&r| r == rows));
+        let types = &data.tasks[0];
+        assert_eq!(types.spec.field, "articleType");
+        assert_eq!(types.any_of.get(&rows), Some(&vec![0, 2]));
+        assert!(data.tasks.iter().all(|t| t.targets.len() == rows + 1));
+        assert!(data.tasks.iter().all(|t| t.targets[rows].is_none()));
+        let short = vec![(vec![0.1; 3], vec!["a".to_string()])];
+        let e = data.add_photos(&short, 1).unwrap_err().to_string();
+        assert!(e.contains("3 values"), "{e}");
+    }
+}

@@ -582,16 +582,10 @@ fn fit(
                     Ok(Some((nll * (task.weight / w_sum) as f64)?))
                 })()
                 .map_err(candle_err)?;
-                if pos.is_empty() {
-                    if let Some(l) = alt {
-                        loss = Some(match loss {
-                            None => l,
-                            Some(acc) => (acc + l).map_err(candle_err)?,
-                        });
+                let term = (|| {
+                    if pos.is_empty() {
+                        return Ok(alt);
                     }
-                    continue;
-                }
-                let l = (|| {
                     let idx = Tensor::from_vec(pos.clone(), pos.len(), &Device::Cpu)?;
                     let tgt = Tensor::from_vec(tgt.clone(), (tgt.len(), 1), &Device::Cpu)?;
                     let w = Tensor::from_vec(w, pos.len(), &Device::Cpu)?;
@@ -602,11 +596,12 @@ fn fit(
                     let nll = (picked * w)?.sum_all()?.neg()?;
                     let l = (nll * (task.weight / w_sum) as f64)?;
                     match alt {
-                        Some(a) => l + a,
-                        None => Ok(l),
+                        Some(a) => (l + a).map(Some),
+                        None => Ok(Some(l)),
                     }
                 })()
                 .map_err(candle_err)?;
+                let Some(l) = term else { continue };
                 loss = Some(match loss {
                     None => l,
                     Some(acc) => (acc + l).map_err(candle_err)?,

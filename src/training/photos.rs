@@ -1,7 +1,8 @@
 //! Shopper photos as training rows: each photo embedded as an upload is
 //! (its located product, see [`crate::search::embed_query_image`]), and in a
 //! few seeded variants of what a shopper might have framed instead:
-//! mirrored, and with the product's box grown, shrunk and shifted a little.
+//! mirrored, and with the product's box grown, shrunk and shifted a little
+//! (embedded as an upload with that box would be).
 //! The rows carry their kind's articleTypes ([`crate::eval::photos::KINDS`]),
 //! learned as "any of these" ([`super::Dataset::add_photos`]).
 
@@ -13,7 +14,7 @@ use crate::eval::photos::{kind_types, ShopperPhoto};
 use crate::eval::sample::SplitMix64;
 use crate::imaging::{decode, locate_product, DecodeLimits, Region, RgbImage, Scene};
 use crate::index::Index;
-use crate::search::embed_query_image;
+use crate::search::{embed_photo_query, embed_query_image};
 
 /// Most variants per photo: as uploaded, mirrored, and two jittered boxes.
 pub const MAX_VARIANTS: usize = 4;
@@ -96,7 +97,7 @@ fn variant(
         return Ok(embed_query_image(index, embedder, img, None)?.embedding);
     }
     let region = jitter(&found.region, img.width(), img.height(), rng);
-    embedder.embed_photo(img, &region, &found.mask)
+    Ok(embed_photo_query(index, embedder, img, &region, &found.mask)?.embedding)
 }
 
 /// The box scaled by 0.85..1.15 on each side and moved by up to 6 % of its

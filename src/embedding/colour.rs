@@ -18,7 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::imaging::{is_backdrop, srgb_to_lab, RgbImage};
+use crate::imaging::{image_to_lab, is_backdrop, RgbImage};
 
 /// Shape of the colour histogram.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -173,7 +173,7 @@ impl ProductPixels {
                 rows: (0, 0),
             };
         }
-        let lab: Vec<[f32; 3]> = img.pixels().map(|p| srgb_to_lab(p.0)).collect();
+        let lab = image_to_lab(img);
         let bg = background_mask(&lab, w, h);
         let foreground = bg.iter().filter(|b| !**b).count();
         // A white product on white: the fill reached almost everything, so
@@ -192,7 +192,7 @@ impl ProductPixels {
     /// every pixel counts.
     pub fn with_mask(img: &RgbImage, is_product: impl Fn(u32, u32) -> bool) -> ProductPixels {
         let (w, h) = (img.width() as usize, img.height() as usize);
-        let lab: Vec<[f32; 3]> = img.pixels().map(|p| srgb_to_lab(p.0)).collect();
+        let lab = image_to_lab(img);
         let mut product: Vec<bool> = (0..w * h)
             .map(|i| is_product((i % w) as u32, (i / w) as u32))
             .collect();
@@ -327,6 +327,7 @@ fn vote(hist: &mut [f32], spec: &ColourSpec, lab: &[f32; 3], weight: f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imaging::srgb_to_lab;
     use crate::vector::dot;
 
     fn product(colour: [u8; 3]) -> RgbImage {

@@ -267,6 +267,11 @@ async fn browse_products_facets_and_health() {
         (h["status"].as_str(), h["products"].as_u64()),
         (Some("ok"), Some(N as u64))
     );
+    let backend = h["backend"]["name"].as_str();
+    assert!(
+        matches!(backend, Some("tract" | "onnxruntime")),
+        "health names the CNN backend: {h}"
+    );
 }
 
 #[tokio::test]

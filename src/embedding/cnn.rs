@@ -65,7 +65,10 @@ impl CnnModel {
         let mut model = CnnModel {
             spec: spec.clone(),
             #[cfg(feature = "ort")]
-            ort: super::ort_backend::OrtModel::from_env(spec, &bytes)?,
+            ort: super::ort_backend::OrtModel::load(spec, &bytes).unwrap_or_else(|e| {
+                tracing::warn!("{e}; the CNN runs on tract instead (same vectors, slower)");
+                None
+            }),
             source,
             plans: Mutex::new(HashMap::new()),
             dim: 0,
@@ -112,6 +115,23 @@ impl CnnModel {
     /// Length of all pooled taps together.
     pub fn tap_dim(&self) -> usize {
         self.tap_channels.iter().sum()
+    }
+
+    /// The runtime that runs this model.
+    pub fn backend(&self) -> super::Backend {
+        #[cfg(feature = "ort")]
+        if self.ort.is_some() {
+            return super::backend::current();
+        }
+        super::Backend::Tract
+    }
+
+    /// Runs this model on tract from now on.
+    pub fn use_tract(&mut self) {
+        #[cfg(feature = "ort")]
+        {
+            self.ort = None;
+        }
     }
 
     /// The spec this model was loaded from.

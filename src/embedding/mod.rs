@@ -7,6 +7,7 @@
 //! banded colour descriptor), is stored for a trained head to read; search
 //! without a head does not use it.
 
+pub mod backend;
 pub mod cnn;
 pub mod colour;
 pub mod head;
@@ -16,6 +17,7 @@ pub mod spec;
 
 use serde::{Deserialize, Serialize};
 
+pub use backend::Backend;
 pub use cnn::{CnnFeatures, CnnModel};
 pub use colour::{colour_descriptor, ColourSpec, ProductPixels};
 pub use spec::{parse_input_size, ModelSpec, TensorLayout};
@@ -181,6 +183,18 @@ impl Embedder {
     /// The model spec.
     pub fn spec(&self) -> &ModelSpec {
         self.cnn.spec()
+    }
+
+    /// The runtime that runs the CNN.
+    pub fn backend(&self) -> Backend {
+        self.cnn.backend()
+    }
+
+    /// The same embedder with the CNN on tract, whatever the environment
+    /// offers (parity checks; a machine where ONNX Runtime misbehaves).
+    pub fn on_tract(mut self) -> Embedder {
+        self.cnn.use_tract();
+        self
     }
 
     /// Length of the CNN part.

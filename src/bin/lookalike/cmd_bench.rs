@@ -29,11 +29,10 @@ pub struct Args {
     /// Images to index for the throughput figure.
     #[arg(long, default_value_t = 2000)]
     images: usize,
-    /// Images per model call. tract runs fastest one image at a time, with
-    /// one image per core in parallel (measured: 150 img/s at 1, 108 at 4,
-    /// 86 at 32 on 2 cores).
-    #[arg(long, default_value_t = 1)]
-    batch_size: usize,
+    /// Images per model call (default: what indexes fastest on the backend,
+    /// as for `index`).
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Number of queries of each kind.
     #[arg(long, default_value_t = 200)]
     queries: usize,
@@ -44,7 +43,8 @@ pub struct Args {
     /// the shared development set; 100 of them, spread over the kinds).
     #[arg(long)]
     shopper_photos: Option<PathBuf>,
-    /// Model for the throughput run (default: the index's, else lite0).
+    /// Model for the throughput run (default: the index's, else the one a
+    /// new index gets, as for `index`).
     #[arg(long)]
     model: Option<String>,
     /// Input size HEIGHTxWIDTH for the throughput run.
@@ -82,7 +82,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let mut spec = match (&args.model, &manifest) {
         (Some(name), _) => ModelSpec::resolve(name)?,
         (None, Some(m)) => m.model.clone(),
-        (None, None) => ModelSpec::resolve("lite0")?,
+        (None, None) => ModelSpec::default_for(&lookalike::embedding::backend::current()),
     };
     if let Some((h, w)) = args.input_size {
         spec = spec.with_input_size(h, w)?;
@@ -94,7 +94,10 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let tmp = std::env::temp_dir().join(format!("lookalike-bench-{}", std::process::id()));
     let n = args.images.min(catalog.products.len());
     eprintln!("indexing {n} images of {} ...", catalog_dir.display());
-    let build = bench_indexing(&catalog, &embedder, n, &tmp, args.batch_size);
+    let batch_size = args
+        .batch_size
+        .unwrap_or_else(|| embedder.backend().preferred_batch_size());
+    let build = bench_indexing(&catalog, &embedder, n, &tmp, batch_size);
     let build = match build {
         Ok(b) => b,
         Err(e) => {
@@ -188,7 +191,8 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "seconds": build.elapsed.as_secs_f64(),
             "images_per_second": build.images_per_second(),
             "threads": threads,
-            "batch_size": args.batch_size,
+            "batch_size": batch_size,
+            "backend": embedder.backend(),
             "cpu_ms_per_image": {
                 "decode": per(s.decode), "resize": per(s.resize), "embed": per(s.embed), "write": per(s.write),
             },
@@ -212,8 +216,13 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     }
     let fp = embedder.fingerprint();
     println!(
-        "model {} input {}x{} {}, {threads} threads, batch {}",
-        fp.model, fp.input_size[0], fp.input_size[1], fp.fit, args.batch_size
+        "model {} input {}x{} {} on {}, {threads} threads, batch {}",
+        fp.model,
+        fp.input_size[0],
+        fp.input_size[1],
+        fp.fit,
+        embedder.backend(),
+        batch_size
     );
     println!(
         "indexing: {} images in {:.1}s = {:.1} img/s (full 44,441-image catalogue ≈ {:.1} min)",

@@ -73,6 +73,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         "distinct_values": facets,
         "catalog": m.catalog_root,
         "bytes_on_disk": bytes,
+        "backend": lookalike::embedding::backend::current(),
         "committed_at": m.committed_at,
     });
     if args.json {
@@ -83,6 +84,10 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     println!("products    {} ({} labelled)", index.len(), labelled);
     println!("generation  {}", m.generation);
     println!("model       {}", m.embedder);
+    println!(
+        "backend     {} (runs this machine's queries)",
+        lookalike::embedding::backend::current()
+    );
     println!(
         "dimensions  {} cnn + {} colour + {} taps (pooled {}{})",
         m.cnn_dim,

@@ -641,12 +641,23 @@ impl Head {
     }
 }
 
-/// The head shipped for the Kaggle "Fashion Product Images" catalogue
-/// (trained by `lookalike train` on EfficientNet-Lite0 160x120 letterbox
-/// features; `models/heads/README.md` has the command), if this build has one.
-pub fn builtin_kaggle() -> Result<Option<Head>> {
-    const BYTES: &[u8] = include_bytes!("../../models/heads/kaggle-lite0.safetensors");
-    Head::from_bytes(BYTES, Path::new("models/heads/kaggle-lite0.safetensors")).map(Some)
+/// The head shipped for the Kaggle "Fashion Product Images" catalogue and
+/// the built-in model `model` (trained by `lookalike train` on its 160x120
+/// letterbox features; `models/heads/README.md` has the commands), if this
+/// build has one.
+pub fn builtin_kaggle(model: &str) -> Result<Option<Head>> {
+    let (bytes, name): (&[u8], &str) = match model {
+        "efficientnet-lite0" => (
+            include_bytes!("../../models/heads/kaggle-lite0.safetensors"),
+            "models/heads/kaggle-lite0.safetensors",
+        ),
+        "efficientnet-lite0-int8" => (
+            include_bytes!("../../models/heads/kaggle-lite0-int8.safetensors"),
+            "models/heads/kaggle-lite0-int8.safetensors",
+        ),
+        _ => return Ok(None),
+    };
+    Head::from_bytes(bytes, Path::new(name)).map(Some)
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ use crate::imaging::{Fit, InputGeometry};
 
 /// EfficientNet-Lite0 (Apache-2.0), see `models/README.md`.
 static LITE0: &[u8] = include_bytes!("../../models/efficientnet_lite0.onnx");
+/// EfficientNet-Lite0 quantised to int8 for ONNX Runtime (QDQ, taps as
+/// outputs), see `models/README.md` and `models/quantize_lite0.py`.
+static LITE0_INT8: &[u8] = include_bytes!("../../models/efficientnet_lite0_int8.onnx");
 /// EfficientNet-Lite2 (Apache-2.0), see `models/README.md`.
 static LITE2: &[u8] = include_bytes!("../../models/efficientnet_lite2.onnx");
 
@@ -78,7 +81,8 @@ fn default_fit() -> Fit {
 pub const DEFAULT_INPUT: (u32, u32) = (160, 120);
 
 impl ModelSpec {
-    /// A built-in model by name: `lite0` or `lite2` (also the full names).
+    /// A built-in model by name: `lite0`, `lite0-int8` or `lite2` (also the
+    /// full names).
     pub fn builtin(name: &str) -> Option<ModelSpec> {
         // The taps are the ends of stages 4, 5 and 6 and the projection of
         // stage 7 (strides 16, 16, 32, 32): see README, "Learned head".
@@ -86,6 +90,10 @@ impl ModelSpec {
             "lite0" | "efficientnet-lite0" => {
                 ("efficientnet-lite0", &["res7", "res10", "res14", "n48_c"])
             }
+            "lite0-int8" | "efficientnet-lite0-int8" => (
+                "efficientnet-lite0-int8",
+                &["res7", "res10", "res14", "n48_c"],
+            ),
             "lite2" | "efficientnet-lite2" => {
                 ("efficientnet-lite2", &["res10", "res14", "res19", "n63_c"])
             }
@@ -106,6 +114,20 @@ impl ModelSpec {
         })
     }
 
+    /// The model a new index gets when none is named, on `backend`: the
+    /// fp32 Lite0 on both. The int8 Lite0 (`lite0-int8`) would be the
+    /// default on ONNX Runtime only if every eval figure stayed within 0.005
+    /// of fp32's; with its own head its packshot figures do (type NDCG@10
+    /// +0.008), but the held-out shopper photos lose 0.014 P@1 and 0.015
+    /// P@10 (README "Speed"). tract runs the int8 network slower than fp32
+    /// anyway.
+    pub fn default_for(backend: &super::Backend) -> ModelSpec {
+        let name = match backend {
+            super::Backend::Onnxruntime { .. } | super::Backend::Tract => "lite0",
+        };
+        ModelSpec::builtin(name).unwrap_or_else(|| unreachable!("`{name}` is built in"))
+    }
+
     /// Resolves `--model`: a built-in name, or the path of a JSON spec file.
     pub fn resolve(name_or_path: &str) -> Result<ModelSpec> {
         if let Some(spec) = ModelSpec::builtin(name_or_path) {
@@ -114,7 +136,7 @@ impl ModelSpec {
         let path = Path::new(name_or_path);
         if !path.exists() {
             return Err(Error::InvalidArgument(format!(
-                "unknown model `{name_or_path}`: use lite0, lite2, or the path of a JSON model spec"
+                "unknown model `{name_or_path}`: use lite0, lite0-int8, lite2, or the path of a JSON model spec"
             )));
         }
         ModelSpec::from_file(path)
@@ -186,6 +208,7 @@ impl ModelSpec {
                 .map_err(|e| Error::io(path, e)),
             None => match self.name.as_str() {
                 "efficientnet-lite0" => Ok(std::borrow::Cow::Borrowed(LITE0)),
+                "efficientnet-lite0-int8" => Ok(std::borrow::Cow::Borrowed(LITE0_INT8)),
                 "efficientnet-lite2" => Ok(std::borrow::Cow::Borrowed(LITE2)),
                 other => Err(Error::Model(format!("no built-in model named `{other}`"))),
             },

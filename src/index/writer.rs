@@ -114,7 +114,7 @@ impl HeadChoice {
                 return Ok(HeadChoice::Keep);
             }
         }
-        let Some(head) = crate::embedding::head::builtin_kaggle()? else {
+        let Some(head) = crate::embedding::head::builtin_kaggle(&embedder.model)? else {
             return Ok(HeadChoice::Keep);
         };
         let labelled = head
@@ -380,7 +380,7 @@ mod tests {
 
     #[test]
     fn auto_keeps_a_fitting_head_and_replaces_a_stale_one() {
-        let builtin = crate::embedding::head::builtin_kaggle()
+        let builtin = crate::embedding::head::builtin_kaggle("efficientnet-lite0")
             .expect("shipped head")
             .expect("this build ships a head");
         let features = builtin.info.embedder.clone();

@@ -21,8 +21,9 @@ use crate::output::{progress_bar, secs};
 pub struct Args {
     /// The catalogue: a folder with styles.csv + images/, or any folder of images.
     catalog: PathBuf,
-    /// Model: lite0, lite2, or a JSON model spec file. Default: the index's
-    /// model when updating, else lite0.
+    /// Model: lite0, lite0-int8 (faster on ONNX Runtime, README "Speed"),
+    /// lite2, or a JSON model spec file. Default: the index's model when
+    /// updating, else lite0.
     #[arg(long)]
     model: Option<String>,
     /// Model input size as HEIGHTxWIDTH (e.g. 160x120).
@@ -31,11 +32,11 @@ pub struct Args {
     /// How images are fitted to the input: letterbox, centre-crop, stretch.
     #[arg(long)]
     fit: Option<Fit>,
-    /// Images per model call. tract runs fastest one image at a time, with
-    /// one image per core in parallel (measured: 150 img/s at 1, 108 at 4,
-    /// 86 at 32 on 2 cores).
-    #[arg(long, default_value_t = 1)]
-    batch_size: usize,
+    /// Images per model call (default: what indexes fastest on the backend:
+    /// 1 on tract, one image per core in parallel; 32 on ONNX Runtime;
+    /// docs/speed.md).
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -89,7 +90,7 @@ fn choose_spec(index: &Path, args: &Args) -> Result<(ModelSpec, Option<ColourSpe
     let mut spec = match (&args.model, existing) {
         (Some(m), _) => ModelSpec::resolve(m)?,
         (None, Some(m)) => m.model,
-        (None, _) => ModelSpec::resolve("lite0")?,
+        (None, _) => ModelSpec::default_for(&lookalike::embedding::backend::current()),
     };
     if let Some((h, w)) = args.input_size {
         spec = spec.with_input_size(h, w)?;
@@ -107,7 +108,7 @@ pub fn run(index: &Path, args: Args) -> Result<ExitCode> {
             .build_global()
             .context("setting up worker threads")?;
     }
-    if args.batch_size == 0 || args.batch_size > 256 {
+    if args.batch_size.is_some_and(|b| b == 0 || b > 256) {
         bail!("--batch-size must be in 1..=256");
     }
     let catalog = Catalog::open(&args.catalog)?;
@@ -135,7 +136,9 @@ pub fn run(index: &Path, args: Args) -> Result<ExitCode> {
     let head = choose_head(&args.head, index, &catalog, &embedder)?;
     let opts = BuildOptions {
         rebuild: args.rebuild,
-        batch_size: args.batch_size,
+        batch_size: args
+            .batch_size
+            .unwrap_or_else(|| embedder.backend().preferred_batch_size()),
         cancel: Some(cancel),
         search: SearchSettings {
             head,

@@ -48,12 +48,13 @@ impl Backend {
 impl Backend {
     /// Images per model call that index fastest here (measured on 2 cores,
     /// `docs/speed.md`): tract one image at a time on each core, ONNX
-    /// Runtime batches of 32 (int8: 344 img/s against 306 at 8 and 278 at 1;
-    /// fp32: 216, 210 and 194).
+    /// Runtime batches of 8 (278 img/s at 1 for int8; 8 and 32 equal within
+    /// the noise, 316 and 317 img/s interleaved; 8 loses less work to an
+    /// interrupt).
     pub fn preferred_batch_size(&self) -> usize {
         match self {
             Backend::Tract => 1,
-            Backend::Onnxruntime { .. } => 32,
+            Backend::Onnxruntime { .. } => 8,
         }
     }
 }

@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long)]
     fit: Option<Fit>,
     /// Images per model call (default: what indexes fastest on the backend:
-    /// 1 on tract, one image per core in parallel; 32 on ONNX Runtime;
+    /// 1 on tract, one image per core in parallel; 8 on ONNX Runtime;
     /// docs/speed.md).
     #[arg(long)]
     batch_size: Option<usize>,

@@ -50,10 +50,17 @@ pub(crate) fn runtime() -> Option<&'static Runtime> {
                         path.display()
                     )
                 }),
+                // Only a candidate that passed `probe` reaches `ort`, so at
+                // most one `ort` load is ever attempted.
                 Request::System => ["libonnxruntime.so", "libonnxruntime.so.1"]
                     .iter()
-                    .find_map(|name| load(Path::new(name)).ok())
-                    .ok_or(()),
+                    .find(|name| probe(&resolve(Path::new(name))).is_ok())
+                    .ok_or(())
+                    .and_then(|name| {
+                        load(Path::new(name)).map_err(|e| {
+                            tracing::warn!("{name}: {e}; the CNN runs on tract instead")
+                        })
+                    }),
             };
             match found {
                 Ok(runtime) => {
@@ -118,15 +125,19 @@ fn probe(path: &Path) -> std::result::Result<String, String> {
     Ok(version)
 }
 
-/// Loads one candidate library (checked first, see [`probe`]).
-fn load(path: &Path) -> std::result::Result<Runtime, String> {
-    // `ort` prefers a relative name next to the executable: probe what it
-    // will open.
-    let beside_exe = std::env::current_exe()
+/// What `ort` will open for `path`: it prefers a relative name next to the
+/// executable.
+fn resolve(path: &Path) -> PathBuf {
+    std::env::current_exe()
         .ok()
         .and_then(|exe| Some(exe.parent()?.join(path)))
-        .filter(|p| path.is_relative() && p.exists());
-    let path = beside_exe.as_deref().unwrap_or(path);
+        .filter(|p| path.is_relative() && p.exists())
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
+/// Loads one candidate library (checked first, see [`probe`]).
+fn load(path: &Path) -> std::result::Result<Runtime, String> {
+    let path = &resolve(path);
     let version = probe(path)?;
     let builder = ort::init_from(path).map_err(|e| e.to_string())?;
     builder.commit();

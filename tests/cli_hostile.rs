@@ -135,3 +135,37 @@ fn kill_9_keeps_the_last_index_and_the_next_run_resumes() {
     assert!(resumed >= 100, "expected a resume, got: {out}");
     assert!(!journal.exists(), "the journal is removed after a commit");
 }
+
+#[test]
+fn bench_on_a_catalogue_of_broken_images_fails_clearly_and_cleans_up() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cat = tmp.path().join("catalog");
+    std::fs::create_dir_all(cat.join("images")).expect("mkdir");
+    for name in ["a.jpg", "b.png"] {
+        std::fs::write(cat.join("images").join(name), b"not an image").expect("write");
+    }
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir_all(&scratch).expect("mkdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_lookalike"))
+        .args([
+            "bench",
+            "--index",
+            s(&tmp.path().join("none")),
+            "--catalog",
+            s(&cat),
+        ])
+        .args(["--images", "5", "--queries", "2", "--train-steps", "0"])
+        .env("TMPDIR", &scratch)
+        .env("LOOKALIKE_ONNXRUNTIME", "tract")
+        .output()
+        .expect("run lookalike");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "nothing to query must fail: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("could be indexed") && err.contains("2 skipped"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&scratch).expect("scratch").collect();
+    assert!(left.is_empty(), "the temporary index is removed: {left:?}");
+}

@@ -90,21 +90,19 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let catalog = Catalog::open(&catalog_dir)?;
     let embedder = Embedder::new(&spec, ColourSpec::default())?;
 
-    // 1. Indexing throughput on a fresh temporary index.
-    let tmp = std::env::temp_dir().join(format!("lookalike-bench-{}", std::process::id()));
+    // 1. Indexing throughput on a fresh temporary index, removed on every
+    // way out (an early error included).
+    let tmp_dir = tempfile::Builder::new()
+        .prefix("lookalike-bench-")
+        .tempdir()
+        .context("creating the benchmark's temporary index directory")?;
+    let tmp = tmp_dir.path().join("index");
     let n = args.images.min(catalog.products.len());
     eprintln!("indexing {n} images of {} ...", catalog_dir.display());
     let batch_size = args
         .batch_size
         .unwrap_or_else(|| embedder.backend().preferred_batch_size());
-    let build = bench_indexing(&catalog, &embedder, n, &tmp, batch_size);
-    let build = match build {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e.into());
-        }
-    };
+    let build = bench_indexing(&catalog, &embedder, n, &tmp, batch_size)?;
 
     // 2. Query latency on the real index if it uses this model, else on the bench index.
     let same_model = manifest
@@ -112,6 +110,15 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         .is_some_and(|m| &m.embedder == embedder.fingerprint());
     let query_dir = if same_model { index_dir } else { tmp.as_path() };
     let index = Index::open(query_dir)?;
+    if index.is_empty() {
+        anyhow::bail!(
+            "no product to query: none of the {n} images of {} could be indexed ({} skipped; \
+             `lookalike index {} --verbose` lists them)",
+            catalog_dir.display(),
+            build.problems.skipped(),
+            catalog_dir.display()
+        );
+    }
     let mut rng = SplitMix64(7);
     let rows: Vec<usize> = (0..args.queries)
         .map(|_| rng.below(index.len().max(1)))
@@ -173,7 +180,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     .context("query benchmark")?;
     let index_products = index.len();
     drop(index);
-    let _ = std::fs::remove_dir_all(&tmp);
+    drop(tmp_dir);
 
     let step = if args.train_steps > 0 {
         eprintln!("timing {} training steps each way ...", args.train_steps);

@@ -36,16 +36,6 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// `tract` or `onnxruntime`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Tract => "tract",
-            Backend::Onnxruntime { .. } => "onnxruntime",
-        }
-    }
-}
-
-impl Backend {
     /// Images per model call that index fastest here (measured on 2 cores,
     /// `docs/speed.md`): tract one image at a time on each core, ONNX
     /// Runtime batches of 8 (278 img/s at 1 for int8; 8 and 32 equal within
@@ -133,10 +123,7 @@ pub fn current() -> Backend {
     #[cfg(feature = "ort")]
     {
         super::ort_backend::runtime()
-            .map(|r| Backend::Onnxruntime {
-                library: r.library.clone(),
-                version: r.version.clone(),
-            })
+            .map(super::ort_backend::Runtime::backend)
             .unwrap_or(Backend::Tract)
     }
     #[cfg(not(feature = "ort"))]

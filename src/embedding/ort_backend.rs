@@ -26,8 +26,18 @@ fn model_err(e: impl std::fmt::Display) -> Error {
 /// The ONNX Runtime library this process loaded.
 #[derive(Debug)]
 pub(crate) struct Runtime {
-    pub(crate) library: PathBuf,
-    pub(crate) version: String,
+    library: PathBuf,
+    version: String,
+}
+
+impl Runtime {
+    /// How [`super::Backend`] names it.
+    pub(crate) fn backend(&self) -> super::Backend {
+        super::Backend::Onnxruntime {
+            library: self.library.clone(),
+            version: self.version.clone(),
+        }
+    }
 }
 
 /// The library found the ways [`super::backend`] describes, loaded once per
@@ -44,33 +54,34 @@ pub(crate) fn runtime() -> Option<&'static Runtime> {
                     );
                     return None;
                 }
-                Request::Named { variable, path } => load(&path).map_err(|e| {
-                    tracing::warn!(
-                        "{variable}={}: {e}; the CNN runs on tract instead (same vectors, slower)",
-                        path.display()
-                    )
-                }),
+                Request::Named { variable, path } => {
+                    let path = resolve(&path);
+                    probe(&path).and_then(|v| load(path.clone(), v)).map_err(|e| {
+                        tracing::warn!(
+                            "{variable}={}: {e}; the CNN runs on tract instead (same vectors, slower)",
+                            path.display()
+                        )
+                    })
+                }
                 // Only a candidate that passed `probe` reaches `ort`, so at
                 // most one `ort` load is ever attempted.
                 Request::System => ["libonnxruntime.so", "libonnxruntime.so.1"]
                     .iter()
-                    .find(|name| probe(&resolve(Path::new(name))).is_ok())
+                    .map(|name| resolve(Path::new(name)))
+                    .find_map(|path| probe(&path).ok().map(|v| (path, v)))
                     .ok_or(())
-                    .and_then(|name| {
-                        load(Path::new(name)).map_err(|e| {
-                            tracing::warn!("{name}: {e}; the CNN runs on tract instead")
+                    .and_then(|(path, v)| {
+                        load(path.clone(), v).map_err(|e| {
+                            tracing::warn!(
+                                "{}: {e}; the CNN runs on tract instead",
+                                path.display()
+                            )
                         })
                     }),
             };
             match found {
                 Ok(runtime) => {
-                    tracing::info!(
-                        "CNN on {}",
-                        super::Backend::Onnxruntime {
-                            library: runtime.library.clone(),
-                            version: runtime.version.clone()
-                        }
-                    );
+                    tracing::info!("CNN on {}", runtime.backend());
                     Some(runtime)
                 }
                 Err(()) => {
@@ -135,14 +146,13 @@ fn resolve(path: &Path) -> PathBuf {
         .unwrap_or_else(|| path.to_path_buf())
 }
 
-/// Loads one candidate library (checked first, see [`probe`]).
-fn load(path: &Path) -> std::result::Result<Runtime, String> {
-    let path = &resolve(path);
-    let version = probe(path)?;
-    let builder = ort::init_from(path).map_err(|e| e.to_string())?;
+/// Hands `ort` the library at `path`, which [`probe`] found to be ONNX
+/// Runtime `version`.
+fn load(path: PathBuf, version: String) -> std::result::Result<Runtime, String> {
+    let builder = ort::init_from(&path).map_err(|e| e.to_string())?;
     builder.commit();
     Ok(Runtime {
-        library: path.to_path_buf(),
+        library: path,
         version,
     })
 }

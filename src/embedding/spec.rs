@@ -86,14 +86,11 @@ impl ModelSpec {
     pub fn builtin(name: &str) -> Option<ModelSpec> {
         // The taps are the ends of stages 4, 5 and 6 and the projection of
         // stage 7 (strides 16, 16, 32, 32): see README, "Learned head".
+        // The int8 network keeps the fp32 one's tensor names.
+        const LITE0_TAPS: &[&str] = &["res7", "res10", "res14", "n48_c"];
         let (name, taps): (&str, &[&str]) = match name {
-            "lite0" | "efficientnet-lite0" => {
-                ("efficientnet-lite0", &["res7", "res10", "res14", "n48_c"])
-            }
-            "lite0-int8" | "efficientnet-lite0-int8" => (
-                "efficientnet-lite0-int8",
-                &["res7", "res10", "res14", "n48_c"],
-            ),
+            "lite0" | "efficientnet-lite0" => ("efficientnet-lite0", LITE0_TAPS),
+            "lite0-int8" | "efficientnet-lite0-int8" => ("efficientnet-lite0-int8", LITE0_TAPS),
             "lite2" | "efficientnet-lite2" => {
                 ("efficientnet-lite2", &["res10", "res14", "res19", "n63_c"])
             }
@@ -114,18 +111,14 @@ impl ModelSpec {
         })
     }
 
-    /// The model a new index gets when none is named, on `backend`: the
-    /// fp32 Lite0 on both. The int8 Lite0 (`lite0-int8`) would be the
-    /// default on ONNX Runtime only if every eval figure stayed within 0.005
-    /// of fp32's; with its own head its packshot figures do (type NDCG@10
-    /// +0.008), but the held-out shopper photos lose 0.014 P@1 and 0.015
-    /// P@10 (README "Speed"). tract runs the int8 network slower than fp32
-    /// anyway.
-    pub fn default_for(backend: &super::Backend) -> ModelSpec {
-        let name = match backend {
-            super::Backend::Onnxruntime { .. } | super::Backend::Tract => "lite0",
-        };
-        ModelSpec::builtin(name).unwrap_or_else(|| unreachable!("`{name}` is built in"))
+    /// The model a new index gets when none is named, whatever the backend:
+    /// the fp32 Lite0. The int8 Lite0 (`lite0-int8`) would be the default on
+    /// ONNX Runtime only if every eval figure stayed within 0.005 of fp32's;
+    /// with its own head its packshot figures do (type NDCG@10 +0.008), but
+    /// the held-out shopper photos lose 0.014 P@1 and 0.015 P@10 (README
+    /// "Speed"). tract runs the int8 network slower than fp32 anyway.
+    pub fn default_model() -> ModelSpec {
+        ModelSpec::builtin("lite0").unwrap_or_else(|| unreachable!("`lite0` is built in"))
     }
 
     /// Resolves `--model`: a built-in name, or the path of a JSON spec file.

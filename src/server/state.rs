@@ -111,6 +111,9 @@ impl AppState {
     /// Opens the index of `options`.
     pub fn open(options: ServeOptions) -> Result<AppState> {
         let snapshot = Snapshot::open(&options.index_dir)?;
+        // Finding and loading ONNX Runtime opens a shared library: done here,
+        // off the async threads, rather than in whichever request asks first.
+        crate::embedding::backend::current();
         Ok(AppState {
             embed_permits: Semaphore::new(options.max_concurrent_embeddings.max(1)),
             search_permits: Semaphore::new(

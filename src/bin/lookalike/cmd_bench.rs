@@ -82,7 +82,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let mut spec = match (&args.model, &manifest) {
         (Some(name), _) => ModelSpec::resolve(name)?,
         (None, Some(m)) => m.model.clone(),
-        (None, None) => ModelSpec::default_for(&lookalike::embedding::backend::current()),
+        (None, None) => ModelSpec::default_model(),
     };
     if let Some((h, w)) = args.input_size {
         spec = spec.with_input_size(h, w)?;
@@ -120,9 +120,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         );
     }
     let mut rng = SplitMix64(7);
-    let rows: Vec<usize> = (0..args.queries)
-        .map(|_| rng.below(index.len().max(1)))
-        .collect();
+    let rows: Vec<usize> = (0..args.queries).map(|_| rng.below(index.len())).collect();
     let ids: Vec<String> = rows
         .iter()
         .map(|&r| index.products()[r].id.clone())

@@ -90,7 +90,7 @@ fn choose_spec(index: &Path, args: &Args) -> Result<(ModelSpec, Option<ColourSpe
     let mut spec = match (&args.model, existing) {
         (Some(m), _) => ModelSpec::resolve(m)?,
         (None, Some(m)) => m.model,
-        (None, _) => ModelSpec::default_for(&lookalike::embedding::backend::current()),
+        (None, _) => ModelSpec::default_model(),
     };
     if let Some((h, w)) = args.input_size {
         spec = spec.with_input_size(h, w)?;

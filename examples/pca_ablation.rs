@@ -88,7 +88,7 @@ fn main() -> anyhow::Result<()> {
         man.cnn_dim = d;
         let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
         let raw = lookalike::index::SearchSettings {
-            projection_dim: 0,
+            transform: lookalike::index::TransformChoice::Raw,
             ..Default::default()
         };
         writer::commit(&lock, man, &refs, src.products(), &raw)?;

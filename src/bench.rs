@@ -59,18 +59,16 @@ pub fn bench_indexing(
         rebuild: true,
         batch_size,
         search: crate::index::SearchSettings {
-            head: crate::index::HeadChoice::auto(dir, &subset.fields, embedder.fingerprint())?,
+            transform: crate::index::TransformChoice::auto(
+                dir,
+                &subset.fields,
+                embedder.fingerprint(),
+            )?,
             ..Default::default()
         },
         ..BuildOptions::default()
     };
-    build_index(
-        &subset,
-        embedder,
-        dir,
-        &opts,
-        &indicatif::ProgressBar::hidden(),
-    )
+    build_index(&subset, embedder, dir, &opts, &crate::progress::NoProgress)
 }
 
 /// Query latencies by id and by uploaded image bytes.

@@ -85,9 +85,50 @@ pub enum Error {
     #[error("unknown product id `{0}`")]
     UnknownId(String),
 
-    /// An argument is out of range.
+    /// An argument from the caller (a CLI flag, a query parameter, a
+    /// request field) is malformed or out of range: the caller can fix it.
     #[error("{0}")]
     InvalidArgument(String),
+
+    /// Two parts that must agree in length do not (a query embedded by
+    /// another embedder, rows of another layout): a bug or a mixed-up
+    /// index, not something the end user typed.
+    #[error("{what} has {got} values, expected {expected}")]
+    DimensionMismatch {
+        /// What was measured (`query row`, `row 17`, ...).
+        what: String,
+        /// The length the index or model wants.
+        expected: usize,
+        /// The length it got.
+        got: usize,
+    },
+
+    /// Another process holds the index's write lock.
+    #[error("{0}: another `lookalike index` is writing this index; wait for it to finish")]
+    Locked(PathBuf),
+
+    /// A head file cannot be read, or its contents are unusable.
+    #[error("head file {path}: {reason}")]
+    HeadFile {
+        /// The head file (`<in memory>` for a head not read from disk).
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A head was trained on other features than the index holds.
+    #[error(
+        "the head was trained on features of {head_features}, but the index in {index} holds \
+         features of {index_features}; train a head on this index (`lookalike train --index {index}`)"
+    )]
+    HeadMismatch {
+        /// The index directory.
+        index: PathBuf,
+        /// Description of the head's features.
+        head_features: String,
+        /// Description of the index's features.
+        index_features: String,
+    },
 
     /// The server could not listen or serve.
     #[error("cannot serve on {addr}: {source}")]

@@ -27,14 +27,23 @@ pub mod error;
 pub mod eval;
 pub mod imaging;
 pub mod index;
+pub mod layout;
+pub mod progress;
 pub mod search;
 pub mod server;
 pub mod split;
 pub mod training;
+pub mod transform;
 pub mod vector;
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "the index stores little-endian f32 and maps its files as they are; big-endian hosts are not supported"
+);
 
 pub use catalog::{Catalog, Labels, Product};
 pub use embedding::{Embedder, Embedding, ModelSpec};
 pub use error::{Error, Result};
 pub use index::Index;
+pub use progress::{NoProgress, Progress};
 pub use search::{Filter, Metric, SearchHit, SearchRequest};

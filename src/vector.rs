@@ -113,6 +113,19 @@ pub fn l2_normalise(v: &mut [f32]) {
     }
 }
 
+/// `normalise(matrix (x - mean))` for a row-major `matrix` of
+/// `rows x mean.len()`: the projection step, shared with the learned head's
+/// instance part.
+pub fn project(mean: &[f32], matrix: &[f32], x: &[f32]) -> Vec<f32> {
+    let centred: Vec<f32> = x.iter().zip(mean).map(|(v, m)| v - m).collect();
+    let mut y: Vec<f32> = matrix
+        .chunks_exact(mean.len().max(1))
+        .map(|axis| dot(axis, &centred))
+        .collect();
+    l2_normalise(&mut y);
+    y
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn has_avx2_fma() -> bool {

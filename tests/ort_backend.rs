@@ -74,6 +74,7 @@ fn onnxruntime_and_tract_agree() {
         let cos = dot(&a.cnn, &b.cnn);
         assert!(cos > 0.9999, "cosine between backends {cos}");
         assert_eq!(a.colour, b.colour);
+        assert_eq!(a.head_colour, b.head_colour);
         // The taps (fetched from ONNX Runtime as added graph outputs) too;
         // each of the 4 is scaled to norm 1/2, so the part has unit length.
         assert_eq!(a.taps.len(), b.taps.len());

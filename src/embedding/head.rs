@@ -37,8 +37,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::embedding::EmbedderFingerprint;
 use crate::error::{Error, IoResultExt, Result};
-use crate::index::projection::project;
-use crate::vector::{dot, l2_normalise};
+use crate::layout::{RowLayout, SearchLayout};
+use crate::vector::{dot, l2_normalise, project};
 
 /// Which part of the search row a task's prototypes live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,22 +103,19 @@ pub struct HeadInfo {
 }
 
 impl HeadInfo {
-    /// Length of the head's colour descriptor at the end of the rows (a
-    /// share of `tap_dim`, set by the embedder); only the colour branch
-    /// reads it.
-    pub fn colour_tap_dim(&self) -> usize {
-        self.embedder.head_colour_dim()
-    }
-
-    /// Length of the input the main hidden layer reads (all but the head
-    /// colour descriptor).
-    pub fn main_input(&self) -> usize {
-        self.input_dim - self.colour_tap_dim()
-    }
-
-    /// Length of the input the colour branch reads (all after the CNN part).
-    pub fn colour_input(&self) -> usize {
-        self.input_dim - self.cnn_dim
+    /// The layout of the rows it takes. `tap_dim` counts the CNN taps and
+    /// the head colour descriptor at their end (the embedder's share).
+    pub fn row_layout(&self) -> RowLayout {
+        let head_colour = self.embedder.head_colour_dim();
+        RowLayout {
+            cnn: self.cnn_dim,
+            colour: self
+                .input_dim
+                .saturating_sub(self.cnn_dim)
+                .saturating_sub(self.tap_dim),
+            taps: self.tap_dim.saturating_sub(head_colour),
+            head_colour,
+        }
     }
 }
 
@@ -192,11 +189,13 @@ pub struct HeadWeights {
 const FORMAT: &str = "lookalike-head";
 const VERSION: u32 = 1;
 const META_KEY: &str = "lookalike";
+/// The path errors name for a head not read from a file.
+const IN_MEMORY: &str = "<in memory>";
 
 fn bad(path: &Path, reason: impl Into<String>) -> Error {
-    Error::CorruptIndex {
+    Error::HeadFile {
         path: path.to_path_buf(),
-        reason: format!("not a usable head file: {}", reason.into()),
+        reason: reason.into(),
     }
 }
 
@@ -212,26 +211,33 @@ fn affine(w: &[f32], b: &[f32], x: &[f32]) -> Vec<f32> {
 impl Head {
     /// Builds a head from `info` and `weights`, checking every shape.
     pub fn new(info: HeadInfo, weights: HeadWeights) -> Result<Head> {
-        let p = Path::new("<head>");
+        let p = Path::new(IN_MEMORY);
         let (i, h, s, c) = (
             info.input_dim,
             info.hidden_dim,
             info.shape_dim,
             info.colour_dim,
         );
-        if info.cnn_dim.saturating_add(info.tap_dim) > i || info.colour_tap_dim() > info.tap_dim {
+        if info.cnn_dim.saturating_add(info.tap_dim) > i
+            || info.embedder.head_colour_dim() > info.tap_dim
+        {
             return Err(bad(p, "the parts are longer than the input"));
         }
+        let layout = info.row_layout();
         let ch = info.colour_hidden_dim;
         let expect = [
             ("mean", weights.mean.len(), i),
             ("std", weights.std.len(), i),
-            ("w1", weights.w1.len(), h.saturating_mul(info.main_input())),
+            (
+                "w1",
+                weights.w1.len(),
+                h.saturating_mul(layout.main_input().len()),
+            ),
             ("b1", weights.b1.len(), h),
             (
                 "w2",
                 weights.w2.len(),
-                ch.saturating_mul(info.colour_input()),
+                ch.saturating_mul(layout.colour_branch_input().len()),
             ),
             ("b2", weights.b2.len(), ch),
             ("ws", weights.ws.len(), s.saturating_mul(h)),
@@ -323,48 +329,37 @@ impl Head {
         })
     }
 
-    /// Length of the search rows it makes.
-    pub fn output_dim(&self) -> usize {
-        self.search_shape_dim() + self.search_colour_dim()
-    }
-
-    /// Length of the colour part of its search rows (learned + raw).
-    pub fn search_colour_dim(&self) -> usize {
-        let raw = if self.info.instance_dim > 0 {
-            self.raw_colour_dim()
+    /// The layout of the search rows it makes: the learned shape part then
+    /// the instance part; the learned colour part then the raw colour
+    /// descriptor (with an instance part only).
+    pub fn search_layout(&self) -> SearchLayout {
+        let info = &self.info;
+        let raw_colour = if info.instance_dim > 0 {
+            info.row_layout().colour
         } else {
             0
         };
-        self.info.colour_dim + raw
-    }
-
-    /// Length of the colour part of the input rows.
-    fn raw_colour_dim(&self) -> usize {
-        self.info.input_dim - self.info.cnn_dim - self.info.tap_dim
-    }
-
-    /// Length of the shape part of its search rows (learned + instance).
-    pub fn search_shape_dim(&self) -> usize {
-        self.info.shape_dim + self.info.instance_dim
+        SearchLayout {
+            shape: info.shape_dim + info.instance_dim,
+            colour: info.colour_dim + raw_colour,
+        }
     }
 
     /// Checks that it was trained on rows made like the index's.
     pub fn check_embedder(&self, index_embedder: &EmbedderFingerprint, index: &Path) -> Result<()> {
         if &self.info.embedder != index_embedder {
-            return Err(Error::InvalidArgument(format!(
-                "the head was trained on features of {}, but the index in {} holds features of {}; \
-                 train a head on this index (`lookalike train --index {}`)",
-                self.info.embedder,
-                index.display(),
-                index_embedder,
-                index.display()
-            )));
+            return Err(Error::HeadMismatch {
+                index: index.to_path_buf(),
+                head_features: self.info.embedder.to_string(),
+                index_features: index_embedder.to_string(),
+            });
         }
         Ok(())
     }
 
     /// The search row of a stored row: (shape part | colour part), each unit.
     pub fn apply(&self, row: &[f32]) -> Vec<f32> {
+        let layout = self.info.row_layout();
         let x: Vec<f32> = row
             .iter()
             .zip(&self.mean)
@@ -372,11 +367,11 @@ impl Head {
             .map(|((v, m), s)| (v - m) * s)
             .collect();
         let relu = |v: &mut Vec<f32>| v.iter_mut().for_each(|v| *v = v.max(0.0));
-        let mut h = affine(&self.w1, &self.b1, &x[..self.info.main_input()]);
+        let mut h = affine(&self.w1, &self.b1, &x[layout.main_input()]);
         relu(&mut h);
         let mut shape = affine(&self.ws, &self.bs, &h);
         if self.info.colour_hidden_dim > 0 {
-            let mut hc = affine(&self.w2, &self.b2, &x[self.info.cnn_dim..]);
+            let mut hc = affine(&self.w2, &self.b2, &x[layout.colour_branch_input()]);
             relu(&mut hc);
             h.extend(hc);
         }
@@ -385,13 +380,12 @@ impl Head {
         l2_normalise(&mut colour);
         if self.info.instance_dim > 0 {
             let b = self.info.instance_weight;
-            let inst = project(&self.pmean, &self.pmatrix, &row[..self.info.cnn_dim]);
+            let inst = project(&self.pmean, &self.pmatrix, layout.cnn(row));
             let (ks, ki) = ((1.0 - b).sqrt(), b.sqrt());
             shape.iter_mut().for_each(|v| *v *= ks);
             shape.extend(inst.iter().map(|v| v * ki));
             colour.iter_mut().for_each(|v| *v *= ks);
-            let mut raw =
-                row[self.info.cnn_dim..self.info.cnn_dim + self.raw_colour_dim()].to_vec();
+            let mut raw = layout.colour(row).to_vec();
             l2_normalise(&mut raw);
             colour.extend(raw.iter().map(|v| v * ki));
         }
@@ -438,8 +432,7 @@ impl Head {
     /// Per task, the probability of each class (in [`TaskSpec::classes`]
     /// order) for a search row made by [`Head::apply`].
     pub fn probabilities(&self, search_row: &[f32]) -> Vec<Vec<f32>> {
-        let split = self.search_shape_dim().min(search_row.len());
-        let (shape, colour) = search_row.split_at(split);
+        let (shape, colour) = self.search_layout().split(search_row);
         // The learned part only (its scale does not change the argmax, and
         // the temperature is applied to unit cosines below).
         let shape = &shape[..self.info.shape_dim.min(shape.len())];
@@ -473,8 +466,8 @@ impl Head {
     /// Serialises to safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let info = serde_json::to_string(&self.info)
-            .map_err(|e| Error::InvalidArgument(format!("head description: {e}")))?;
-        let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+            .map_err(|e| bad(Path::new(IN_MEMORY), format!("description: {e}")))?;
+        let bytes = |v: &[f32]| -> Vec<u8> { bytemuck::cast_slice(v).to_vec() };
         let (i, h, s, c) = (
             self.info.input_dim,
             self.info.hidden_dim,
@@ -486,7 +479,7 @@ impl Head {
             ("std".into(), vec![i], bytes(&self.std)),
             (
                 "w1".into(),
-                vec![h, self.info.main_input()],
+                vec![h, self.info.row_layout().main_input().len()],
                 bytes(&self.w1),
             ),
             ("b1".into(), vec![h], bytes(&self.b1)),
@@ -509,7 +502,7 @@ impl Head {
             let ch = self.info.colour_hidden_dim;
             owned.push((
                 "w2".into(),
-                vec![ch, self.info.colour_input()],
+                vec![ch, self.info.row_layout().colour_branch_input().len()],
                 bytes(&self.w2),
             ));
             owned.push(("b2".into(), vec![ch], bytes(&self.b2)));
@@ -523,12 +516,12 @@ impl Head {
             .map(|(n, shape, data)| {
                 TensorView::new(Dtype::F32, shape.clone(), data)
                     .map(|v| (n.clone(), v))
-                    .map_err(|e| Error::InvalidArgument(format!("head tensor {n}: {e}")))
+                    .map_err(|e| bad(Path::new(IN_MEMORY), format!("tensor {n}: {e}")))
             })
             .collect::<Result<_>>()?;
         let meta = HashMap::from([(META_KEY.to_string(), info)]);
         safetensors::serialize(views, Some(meta))
-            .map_err(|e| Error::InvalidArgument(format!("writing the head: {e}")))
+            .map_err(|e| bad(Path::new(IN_MEMORY), format!("serialising: {e}")))
     }
 
     /// Writes the head to `path` atomically.
@@ -569,10 +562,8 @@ impl Head {
             if t.dtype() != Dtype::F32 {
                 return Err(bad(path, format!("{name} is not f32")));
             }
-            Ok(t.data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect())
+            // Unaligned in the file: copied out, not cast in place.
+            Ok(bytemuck::pod_collect_to_vec(t.data()))
         };
         let branch = |name: &str| {
             if info.colour_hidden_dim > 0 {
@@ -598,7 +589,11 @@ impl Head {
                 .map(|k| get(&format!("proto.{k}")))
                 .collect::<Result<_>>()?,
         };
-        let mut head = Head::new(info, weights).map_err(|e| bad(path, e.to_string()))?;
+        let mut head = Head::new(info, weights).map_err(|e| match e {
+            // Named after the file it came from, not `<in memory>`.
+            Error::HeadFile { reason, .. } => bad(path, reason),
+            e => e,
+        })?;
         head.hash = blake3::hash(bytes).to_hex().to_string();
         Ok(head)
     }
@@ -697,7 +692,7 @@ mod tests {
         let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
         // Shape part (learned 8 + instance 4) and colour part (learned 4 +
         // raw 4) are each unit vectors.
-        let split = back.search_shape_dim();
+        let split = back.search_layout().shape;
         assert_eq!((split, out.len()), (12, 20));
         assert!((norm(&out[..split]) - 1.0).abs() < 1e-4, "{out:?}");
         assert!((norm(&out[split..]) - 1.0).abs() < 1e-4, "{out:?}");

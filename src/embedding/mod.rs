@@ -3,9 +3,10 @@
 //! An [`Embedding`] has two unit-length parts: `cnn` (shape and category,
 //! from the model in [`spec`]) and `colour` (from [`colour`]). They are kept
 //! apart so that search can weigh them at query time and explain each score.
-//! A third part, `taps` (pooled intermediate feature maps, then a finer
-//! banded colour descriptor), is stored for a trained head to read; search
-//! without a head does not use it.
+//! Two more parts, `taps` (pooled intermediate feature maps) and
+//! `head_colour` (a finer banded colour descriptor), are stored for a
+//! trained head to read; search without a head does not use them. The
+//! order of the parts in a stored row is [`RowLayout`](crate::layout::RowLayout)'s.
 
 pub mod backend;
 pub mod cnn;
@@ -24,6 +25,7 @@ pub use spec::{parse_input_size, ModelSpec, TensorLayout};
 
 use crate::error::Result;
 use crate::imaging::{fit, ProductMask, Region, RgbImage};
+use crate::layout::RowLayout;
 use crate::vector::l2_normalise;
 
 /// The vector representation of one image.
@@ -34,19 +36,30 @@ pub struct Embedding {
     /// L2-normalised colour descriptor.
     pub colour: Vec<f32>,
     /// The model's taps, each average-pooled and L2-normalised, scaled so
-    /// that they have unit length together; then the head's colour
-    /// descriptor ([`ColourSpec::for_head`], unit length) when the embedder
-    /// makes one. Empty for neither.
+    /// that they have unit length together (empty for a model without).
     pub taps: Vec<f32>,
+    /// The head's colour descriptor ([`ColourSpec::for_head`], unit
+    /// length; empty when the embedder makes none).
+    pub head_colour: Vec<f32>,
 }
 
 impl Embedding {
-    /// The stored row: `cnn`, `colour`, then `taps`.
+    /// The lengths of its parts.
+    pub fn layout(&self) -> RowLayout {
+        RowLayout {
+            cnn: self.cnn.len(),
+            colour: self.colour.len(),
+            taps: self.taps.len(),
+            head_colour: self.head_colour.len(),
+        }
+    }
+
+    /// The stored row: the parts in [`RowLayout`] order.
     pub fn to_row(&self) -> Vec<f32> {
-        let mut row = Vec::with_capacity(self.cnn.len() + self.colour.len() + self.taps.len());
-        row.extend_from_slice(&self.cnn);
-        row.extend_from_slice(&self.colour);
-        row.extend_from_slice(&self.taps);
+        let mut row = Vec::with_capacity(self.layout().dim());
+        for part in [&self.cnn, &self.colour, &self.taps, &self.head_colour] {
+            row.extend_from_slice(part);
+        }
         row
     }
 }
@@ -88,7 +101,7 @@ pub struct EmbedderFingerprint {
 }
 
 impl EmbedderFingerprint {
-    /// Length of the head colour descriptor at the end of the taps part.
+    /// Length of the head colour descriptor (the last part of a row).
     pub fn head_colour_dim(&self) -> usize {
         self.head_colour.map_or(0, |c| c.dim())
     }
@@ -197,19 +210,14 @@ impl Embedder {
         self
     }
 
-    /// Length of the CNN part.
-    pub fn cnn_dim(&self) -> usize {
-        self.cnn.dim()
-    }
-
-    /// Length of the colour part.
-    pub fn colour_dim(&self) -> usize {
-        self.fingerprint.colour.dim()
-    }
-
-    /// Length of the taps part (CNN taps, then the head's colour).
-    pub fn tap_dim(&self) -> usize {
-        self.cnn.tap_dim() + self.fingerprint.head_colour_dim()
+    /// The layout of the rows it makes.
+    pub fn row_layout(&self) -> RowLayout {
+        RowLayout {
+            cnn: self.cnn.dim(),
+            colour: self.fingerprint.colour.dim(),
+            taps: self.cnn.tap_dim(),
+            head_colour: self.fingerprint.head_colour_dim(),
+        }
     }
 
     /// Fits a decoded image to the model input and computes its colour.
@@ -232,8 +240,7 @@ impl Embedder {
         }
     }
 
-    /// Makes each tap of the CNN taps part (`taps`, without the head
-    /// colour) unit length, then scales them to unit length together: each
+    /// Makes each tap of the taps part unit length, then scales them to unit length together: each
     /// tap weighs the same whatever its width.
     fn normalise_taps(&self, taps: &mut [f32]) {
         let channels = self.cnn.tap_channels();
@@ -261,11 +268,11 @@ impl Embedder {
                 l2_normalise(&mut cnn);
                 let mut taps = f.taps;
                 self.normalise_taps(&mut taps);
-                taps.extend_from_slice(&p.head_colour);
                 Embedding {
                     cnn,
                     colour: p.colour.clone(),
                     taps,
+                    head_colour: p.head_colour.clone(),
                 }
             })
             .collect())
@@ -275,6 +282,7 @@ impl Embedder {
     /// whole frame `b`, as one embedding: the CNN features and taps averaged
     /// with weights `1 - w` and `w` (each part made unit length again, as
     /// [`Embedder::embed_prepared`] makes it), the colour parts `a`'s.
+    /// Embeddings of another embedder (other lengths) give `a` back.
     pub fn blend_views(&self, a: &Embedding, b: &Embedding, w: f32) -> Embedding {
         let mix = |x: &[f32], y: &[f32]| -> Vec<f32> {
             x.iter()
@@ -282,16 +290,18 @@ impl Embedder {
                 .map(|(p, q)| (1.0 - w) * p + w * q)
                 .collect()
         };
+        if a.cnn.len() != b.cnn.len() || a.taps.len() != b.taps.len() {
+            return a.clone();
+        }
         let mut cnn = mix(&a.cnn, &b.cnn);
         l2_normalise(&mut cnn);
-        let cnn_taps = self.cnn.tap_dim().min(a.taps.len()).min(b.taps.len());
-        let mut taps = mix(&a.taps[..cnn_taps], &b.taps[..cnn_taps]);
+        let mut taps = mix(&a.taps, &b.taps);
         self.normalise_taps(&mut taps);
-        taps.extend_from_slice(&a.taps[cnn_taps..]);
         Embedding {
             cnn,
             colour: a.colour.clone(),
             taps,
+            head_colour: a.head_colour.clone(),
         }
     }
 

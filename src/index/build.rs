@@ -5,13 +5,12 @@
 //! products that disappeared. Every embedding is journalled as soon as it is
 //! computed, so an interrupted run resumes where it stopped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 use super::format::{self, Manifest, ProductRecord};
@@ -22,6 +21,7 @@ use crate::catalog::{Catalog, IngestReport, ProblemKind};
 use crate::embedding::{Embedder, Prepared};
 use crate::error::{Error, Result};
 use crate::imaging::{decode, DecodeLimits};
+use crate::progress::Progress;
 
 /// Knobs of an indexing run.
 #[derive(Debug, Clone)]
@@ -33,9 +33,7 @@ pub struct BuildOptions {
     pub batch_size: usize,
     /// Decoding limits.
     pub limits: DecodeLimits,
-    /// Set to stop early (Ctrl-C); finished embeddings stay in the journal.
-    pub cancel: Option<Arc<AtomicBool>>,
-    /// How search rows are derived (projection).
+    /// How search rows are derived (the transform).
     pub search: super::SearchSettings,
 }
 
@@ -45,7 +43,6 @@ impl Default for BuildOptions {
             rebuild: false,
             batch_size: 1,
             limits: DecodeLimits::default(),
-            cancel: None,
             search: super::SearchSettings::default(),
         }
     }
@@ -64,20 +61,29 @@ pub struct StageTimes {
     pub write: Duration,
 }
 
+/// [`StageTimes`] added to from worker threads.
 #[derive(Default)]
 struct AtomicTimes([AtomicU64; 4]);
 
+#[derive(Clone, Copy)]
+enum Stage {
+    Decode = 0,
+    Resize = 1,
+    Embed = 2,
+    Write = 3,
+}
+
 impl AtomicTimes {
-    fn add(&self, stage: usize, since: Instant) {
-        self.0[stage].fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    fn add(&self, stage: Stage, since: Instant) {
+        self.0[stage as usize].fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
     fn get(&self) -> StageTimes {
-        let d = |i: usize| Duration::from_nanos(self.0[i].load(Ordering::Relaxed));
+        let d = |s: Stage| Duration::from_nanos(self.0[s as usize].load(Ordering::Relaxed));
         StageTimes {
-            decode: d(0),
-            resize: d(1),
-            embed: d(2),
-            write: d(3),
+            decode: d(Stage::Decode),
+            resize: d(Stage::Resize),
+            embed: d(Stage::Embed),
+            write: d(Stage::Write),
         }
     }
 }
@@ -122,34 +128,23 @@ fn parse_hex(s: &str) -> Option<ContentHash> {
     blake3::Hash::from_hex(s).ok().map(|h| *h.as_bytes())
 }
 
-/// Indexes `catalog` into `dir` with `embedder`. See the module docs.
+/// Indexes `catalog` into `dir` with `embedder`, in four stages: hash the
+/// catalogue, embed what no earlier generation or journal holds, assemble
+/// the rows in catalogue order, commit. `progress` hears of the stages
+/// (`hashing`, `embedding`, `writing`) and may cancel the embedding: the
+/// run then ends with [`Error::Interrupted`], its embeddings journalled
+/// for the next run. See the module docs.
 pub fn build_index(
     catalog: &Catalog,
     embedder: &Embedder,
     dir: &Path,
     opts: &BuildOptions,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<BuildReport> {
     let start = Instant::now();
     let lock = WriteLock::acquire(dir)?;
     let fp = embedder.fingerprint();
-    let old = match Index::open(dir) {
-        Ok(index) => {
-            if opts.rebuild {
-                None
-            } else {
-                index.check_fingerprint(fp)?;
-                Some(index)
-            }
-        }
-        Err(Error::NoIndex(_)) => None,
-        Err(e) if opts.rebuild => {
-            tracing::warn!("replacing unreadable index: {e}");
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    let dim = embedder.cnn_dim() + embedder.colour_dim() + embedder.tap_dim();
+    let old = previous_generation(dir, embedder, opts.rebuild)?;
     let old_rows: HashMap<ContentHash, usize> = old
         .as_ref()
         .map(|o| {
@@ -160,14 +155,102 @@ pub fn build_index(
                 .collect()
         })
         .unwrap_or_default();
-
-    let (journal, resumed) = Journal::open(&dir.join(format::JOURNAL), fp, dim)?;
+    let (journal, resumed) =
+        Journal::open(&dir.join(format::JOURNAL), fp, embedder.row_layout().dim())?;
     let times = AtomicTimes::default();
-    let mut problems = catalog.report.clone();
 
-    // 1. Hash every image (cheap) to find what needs embedding.
-    progress.set_message("hashing");
-    let hashed: Vec<std::result::Result<ContentHash, String>> = catalog
+    progress.stage("hashing", None);
+    let hashed = hash_catalogue(catalog, &times);
+    let todo: Vec<(usize, ContentHash)> = {
+        let mut queued = HashSet::new();
+        hashed
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| Some((i, *h.as_ref().ok()?)))
+            .filter(|(_, h)| !old_rows.contains_key(h) && !resumed.contains_key(h))
+            .filter(|(_, h)| queued.insert(*h))
+            .collect()
+    };
+
+    progress.stage("embedding", Some(todo.len() as u64));
+    let embedded = embed_missing(catalog, embedder, &todo, journal, opts, progress, &times)?;
+
+    let sources = RowSources {
+        fresh: &embedded.rows,
+        failed: &embedded.failed,
+        resumed: &resumed,
+        old: old.as_ref().map(|o| (o, &old_rows)),
+    };
+    let assembled = assemble(catalog, &hashed, &sources);
+    let removed = old
+        .as_ref()
+        .map(|o| {
+            let now: HashSet<&str> = assembled.records.iter().map(|r| r.id.as_str()).collect();
+            o.products()
+                .iter()
+                .filter(|p| !now.contains(p.id.as_str()))
+                .count()
+        })
+        .unwrap_or(0);
+
+    let t = Instant::now();
+    progress.stage("writing", None);
+    let manifest = commit(
+        &lock,
+        new_manifest(catalog, embedder),
+        &assembled.rows,
+        &assembled.records,
+        &opts.search,
+    )?;
+    embedded.journal.remove()?;
+    times.add(Stage::Write, t);
+    let Assembled {
+        records,
+        counts,
+        problems,
+        ..
+    } = assembled;
+    drop(old);
+    Ok(BuildReport {
+        catalog_products: catalog.products.len(),
+        indexed: records.len(),
+        embedded: counts.embedded,
+        reused: counts.reused,
+        resumed: counts.resumed,
+        removed,
+        problems,
+        elapsed: start.elapsed(),
+        stages: times.get(),
+        manifest,
+    })
+}
+
+/// The generation to update: the current one, unless `rebuild` replaces
+/// it (even unreadable) or there is none. One made by another embedder is
+/// refused with the re-index hint.
+fn previous_generation(dir: &Path, embedder: &Embedder, rebuild: bool) -> Result<Option<Index>> {
+    match Index::open(dir) {
+        Ok(_) if rebuild => Ok(None),
+        Ok(index) => {
+            index.check_fingerprint(embedder.fingerprint())?;
+            Ok(Some(index))
+        }
+        Err(Error::NoIndex(_)) => Ok(None),
+        Err(e) if rebuild => {
+            tracing::warn!("replacing unreadable index: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Stage 1: the content hash of every product's image (cheap next to
+/// embedding), or why it cannot be read.
+fn hash_catalogue(
+    catalog: &Catalog,
+    times: &AtomicTimes,
+) -> Vec<std::result::Result<ContentHash, String>> {
+    catalog
         .products
         .par_iter()
         .map(|p| {
@@ -175,154 +258,216 @@ pub fn build_index(
             let r = std::fs::read(&p.image)
                 .map(|b| *blake3::hash(&b).as_bytes())
                 .map_err(|e| format!("cannot read: {e}"));
-            times.add(0, t);
+            times.add(Stage::Decode, t);
             r
         })
-        .collect();
-    let mut todo: Vec<(usize, ContentHash)> = Vec::new();
-    let mut queued = std::collections::HashSet::new();
-    for (i, h) in hashed.iter().enumerate() {
-        if let Ok(h) = h {
-            if !old_rows.contains_key(h) && !resumed.contains_key(h) && queued.insert(*h) {
-                todo.push((i, *h));
-            }
-        }
-    }
+        .collect()
+}
 
-    // 2. Embed them in parallel batches, journalling each result.
-    progress.set_length(todo.len() as u64);
-    progress.set_position(0);
-    progress.set_message("embedding");
+/// What stage 2 produced.
+struct Embedded {
+    /// New rows by content hash.
+    rows: HashMap<ContentHash, Vec<f32>>,
+    /// Images that could not be embedded, by content hash (every product
+    /// with those bytes fails alike), and why.
+    failed: HashMap<ContentHash, String>,
+    /// The journal, every row of `rows` synced to it.
+    journal: Journal,
+}
+
+/// What one batch of stage 2 produced.
+#[derive(Default)]
+struct BatchOutcome {
+    rows: Vec<(ContentHash, Vec<f32>)>,
+    failed: Vec<(ContentHash, String)>,
+}
+
+/// Stage 2: embeds the `todo` products in parallel batches, journalling
+/// each row as soon as it exists. A journal write error stops the run;
+/// cancellation stops it with [`Error::Interrupted`] after the batches in
+/// flight, their rows journalled.
+fn embed_missing(
+    catalog: &Catalog,
+    embedder: &Embedder,
+    todo: &[(usize, ContentHash)],
+    journal: Journal,
+    opts: &BuildOptions,
+    progress: &dyn Progress,
+    times: &AtomicTimes,
+) -> Result<Embedded> {
     let journal = Mutex::new(journal);
-    let fresh: Mutex<HashMap<ContentHash, Vec<f32>>> = Mutex::new(HashMap::new());
-    // Failures by content hash: every product with those bytes fails alike.
-    let failed: Mutex<HashMap<ContentHash, String>> = Mutex::new(HashMap::new());
-    let journal_error: Mutex<Option<Error>> = Mutex::new(None);
-    let cancelled = || {
-        opts.cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-    };
-    todo.par_chunks(opts.batch_size.max(1)).for_each(|chunk| {
-        if cancelled() || journal_error.lock().map(|e| e.is_some()).unwrap_or(true) {
-            return;
-        }
-        // Hashes of the decoded bytes, and the images ready for the model.
-        let mut hashes: Vec<ContentHash> = Vec::with_capacity(chunk.len());
-        let mut batch: Vec<Prepared> = Vec::with_capacity(chunk.len());
-        for &(i, queued_hash) in chunk {
-            let product = &catalog.products[i];
+    let outcomes: Result<Vec<BatchOutcome>> = todo
+        .par_chunks(opts.batch_size.max(1))
+        .map(|chunk| {
+            if progress.cancelled() {
+                return Ok(BatchOutcome::default());
+            }
+            let outcome = embed_batch(catalog, embedder, chunk, &opts.limits, times);
             let t = Instant::now();
-            let decoded = std::fs::read(&product.image)
-                .map_err(|e| format!("cannot read: {e}"))
-                .and_then(|bytes| {
-                    let hash = *blake3::hash(&bytes).as_bytes();
-                    decode(&bytes, &opts.limits)
-                        .map(|img| (hash, img))
-                        .map_err(|e| e.to_string())
-                });
-            times.add(0, t);
-            match decoded {
-                Ok((hash, img)) => {
-                    let t = Instant::now();
-                    hashes.push(hash);
-                    batch.push(embedder.prepare(&img));
-                    times.add(1, t);
-                }
-                Err(e) => {
-                    if let Ok(mut f) = failed.lock() {
-                        f.insert(queued_hash, e);
-                    }
-                    progress.inc(1);
+            {
+                let mut j = journal
+                    .lock()
+                    .map_err(|_| Error::Model("a journal writer panicked".into()))?;
+                for (hash, row) in &outcome.rows {
+                    j.append(hash, row)?;
                 }
             }
-        }
-        let t = Instant::now();
-        let result = embedder.embed_prepared(&batch);
-        times.add(2, t);
-        match result {
-            Ok(embeddings) => {
-                let t = Instant::now();
-                let mut rows = Vec::with_capacity(embeddings.len());
-                if let Ok(mut j) = journal.lock() {
-                    for (hash, e) in hashes.iter().zip(&embeddings) {
-                        let row = e.to_row();
-                        if let Err(err) = j.append(hash, &row) {
-                            if let Ok(mut slot) = journal_error.lock() {
-                                *slot = Some(err);
-                            }
-                            return;
-                        }
-                        rows.push((*hash, row));
-                    }
-                }
-                if let Ok(mut f) = fresh.lock() {
-                    f.extend(rows);
-                }
-                times.add(3, t);
-            }
-            Err(e) => {
-                if let Ok(mut f) = failed.lock() {
-                    f.extend(
-                        hashes
-                            .iter()
-                            .map(|h| (*h, format!("embedding failed: {e}"))),
-                    );
-                }
-            }
-        }
-        progress.inc(hashes.len() as u64);
-    });
+            times.add(Stage::Write, t);
+            progress.advance(chunk.len() as u64);
+            Ok(outcome)
+        })
+        .collect();
     let mut journal = journal
         .into_inner()
-        .map_err(|_| Error::Model("an embedding thread panicked".into()))?;
+        .map_err(|_| Error::Model("a journal writer panicked".into()))?;
+    // Synced whatever happened: what was embedded is kept for the next run.
     journal.sync()?;
-    if let Some(e) = journal_error.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    if cancelled() {
+    let outcomes = outcomes?;
+    if progress.cancelled() {
         return Err(Error::Interrupted);
     }
-    let fresh = fresh.into_inner().unwrap_or_default();
-    let failed = failed.into_inner().unwrap_or_default();
+    let mut embedded = Embedded {
+        rows: HashMap::with_capacity(todo.len()),
+        failed: HashMap::new(),
+        journal,
+    };
+    for o in outcomes {
+        embedded.rows.extend(o.rows);
+        embedded.failed.extend(o.failed);
+    }
+    Ok(embedded)
+}
 
-    // 3. Assemble the new generation in catalogue order.
-    let mut records = Vec::with_capacity(catalog.products.len());
-    let mut rows: Vec<&[f32]> = Vec::with_capacity(catalog.products.len());
-    let (mut embedded, mut reused, mut from_journal) = (0, 0, 0);
-    let mut embedded_hashes = std::collections::HashSet::new();
-    for (i, p) in catalog.products.iter().enumerate() {
-        let hash = match &hashed[i] {
+/// Reads, decodes, prepares and embeds one batch. An image that fails is
+/// reported by the hash it was queued under (its bytes may have changed
+/// since).
+fn embed_batch(
+    catalog: &Catalog,
+    embedder: &Embedder,
+    chunk: &[(usize, ContentHash)],
+    limits: &DecodeLimits,
+    times: &AtomicTimes,
+) -> BatchOutcome {
+    let mut outcome = BatchOutcome::default();
+    // Hashes of the decoded bytes, and the images ready for the model.
+    let mut hashes: Vec<ContentHash> = Vec::with_capacity(chunk.len());
+    let mut batch: Vec<Prepared> = Vec::with_capacity(chunk.len());
+    for &(i, queued_hash) in chunk {
+        let t = Instant::now();
+        let decoded = std::fs::read(&catalog.products[i].image)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|bytes| {
+                let hash = *blake3::hash(&bytes).as_bytes();
+                decode(&bytes, limits)
+                    .map(|img| (hash, img))
+                    .map_err(|e| e.to_string())
+            });
+        times.add(Stage::Decode, t);
+        match decoded {
+            Ok((hash, img)) => {
+                let t = Instant::now();
+                hashes.push(hash);
+                batch.push(embedder.prepare(&img));
+                times.add(Stage::Resize, t);
+            }
+            Err(e) => outcome.failed.push((queued_hash, e)),
+        }
+    }
+    if batch.is_empty() {
+        return outcome;
+    }
+    let t = Instant::now();
+    let result = embedder.embed_prepared(&batch);
+    times.add(Stage::Embed, t);
+    match result {
+        Ok(embeddings) => {
+            outcome.rows = hashes
+                .into_iter()
+                .zip(embeddings)
+                .map(|(h, e)| (h, e.to_row()))
+                .collect();
+        }
+        Err(e) => outcome.failed.extend(
+            hashes
+                .into_iter()
+                .map(|h| (h, format!("embedding failed: {e}"))),
+        ),
+    }
+    outcome
+}
+
+/// Where a product's row can come from, most recent first.
+struct RowSources<'a> {
+    fresh: &'a HashMap<ContentHash, Vec<f32>>,
+    failed: &'a HashMap<ContentHash, String>,
+    resumed: &'a HashMap<ContentHash, Vec<f32>>,
+    /// The previous generation and its rows by content hash.
+    old: Option<(&'a Index, &'a HashMap<ContentHash, usize>)>,
+}
+
+/// How many rows came from where.
+#[derive(Debug, Default)]
+struct Counts {
+    embedded: usize,
+    reused: usize,
+    resumed: usize,
+}
+
+/// Stage 3's result: the new generation's rows and records.
+struct Assembled<'a> {
+    records: Vec<ProductRecord>,
+    rows: Vec<&'a [f32]>,
+    counts: Counts,
+    problems: IngestReport,
+}
+
+/// Stage 3: the products in catalogue order with their rows; a product
+/// without one is reported and left out.
+fn assemble<'a>(
+    catalog: &Catalog,
+    hashed: &[std::result::Result<ContentHash, String>],
+    sources: &RowSources<'a>,
+) -> Assembled<'a> {
+    let mut out = Assembled {
+        records: Vec::with_capacity(catalog.products.len()),
+        rows: Vec::with_capacity(catalog.products.len()),
+        counts: Counts::default(),
+        problems: catalog.report.clone(),
+    };
+    let mut embedded_hashes = HashSet::new();
+    for (p, hash) in catalog.products.iter().zip(hashed) {
+        let image = p.image.display().to_string();
+        let hash = match hash {
             Ok(h) => *h,
             Err(e) => {
-                problems.push(
-                    ProblemKind::BadImage,
-                    p.image.display().to_string(),
-                    e.clone(),
-                );
+                out.problems.push(ProblemKind::BadImage, image, e.clone());
                 continue;
             }
         };
-        let row: &[f32] = if let Some(v) = fresh.get(&hash) {
+        let row: &[f32] = if let Some(v) = sources.fresh.get(&hash) {
             if embedded_hashes.insert(hash) {
-                embedded += 1;
+                out.counts.embedded += 1;
             }
             v
-        } else if let Some(v) = resumed.get(&hash) {
-            from_journal += 1;
+        } else if let Some(v) = sources.resumed.get(&hash) {
+            out.counts.resumed += 1;
             v
-        } else if let (Some(&r), Some(o)) = (old_rows.get(&hash), old.as_ref()) {
-            reused += 1;
-            o.row(r)
+        } else if let Some((index, &r)) = sources
+            .old
+            .and_then(|(index, rows)| Some((index, rows.get(&hash)?)))
+        {
+            out.counts.reused += 1;
+            index.row(r)
         } else {
-            let reason = failed
+            let reason = sources
+                .failed
                 .get(&hash)
                 .cloned()
                 .unwrap_or_else(|| "image changed while indexing; run again".to_string());
-            problems.push(ProblemKind::BadImage, p.image.display().to_string(), reason);
+            out.problems.push(ProblemKind::BadImage, image, reason);
             continue;
         };
-        records.push(ProductRecord {
+        out.records.push(ProductRecord {
             id: p.id.clone(),
             hash: hex(&hash),
             // Relative to the catalogue, so the index survives a move of
@@ -334,30 +479,25 @@ pub fn build_index(
                 .to_path_buf(),
             labels: p.labels.clone(),
         });
-        rows.push(row);
+        out.rows.push(row);
     }
+    out
+}
 
-    let removed = old
-        .as_ref()
-        .map(|o| {
-            let now: std::collections::HashSet<&str> =
-                records.iter().map(|r| r.id.as_str()).collect();
-            o.products()
-                .iter()
-                .filter(|p| !now.contains(p.id.as_str()))
-                .count()
-        })
-        .unwrap_or(0);
+/// The manifest of the generation to commit (the commit fills in the
+/// generation, sizes and files).
+fn new_manifest(catalog: &Catalog, embedder: &Embedder) -> Manifest {
+    let layout = embedder.row_layout();
     let catalog_root: PathBuf =
         std::fs::canonicalize(&catalog.root).unwrap_or_else(|_| catalog.root.clone());
-    let manifest = Manifest {
+    Manifest {
         format: format::FORMAT_NAME.into(),
         version: format::FORMAT_VERSION,
         generation: 0,
         products: 0,
-        cnn_dim: embedder.cnn_dim(),
-        colour_dim: embedder.colour_dim(),
-        tap_dim: embedder.tap_dim(),
+        cnn_dim: layout.cnn,
+        colour_dim: layout.colour,
+        tap_dim: layout.taps + layout.head_colour,
         vectors_file: String::new(),
         products_file: String::new(),
         search_cnn_dim: 0,
@@ -369,30 +509,12 @@ pub fn build_index(
         head_hash: None,
         search_colour_dim: None,
         catalog_image_size: typical_image_size(&catalog.products),
-        embedder: fp.clone(),
+        embedder: embedder.fingerprint().clone(),
         model: embedder.spec().clone(),
         catalog_root,
         fields: catalog.fields.clone(),
         committed_at: 0,
-    };
-    let t = Instant::now();
-    progress.set_message("writing");
-    let manifest = commit(&lock, manifest, &rows, &records, &opts.search)?;
-    journal.remove()?;
-    times.add(3, t);
-    drop(old);
-    Ok(BuildReport {
-        catalog_products: catalog.products.len(),
-        indexed: records.len(),
-        embedded,
-        reused,
-        resumed: from_journal,
-        removed,
-        problems,
-        elapsed: start.elapsed(),
-        stages: times.get(),
-        manifest,
-    })
+    }
 }
 
 /// The median width and height of up to 256 of the catalogue's images, read
@@ -423,6 +545,7 @@ fn typical_image_size(products: &[crate::catalog::Product]) -> Option<[u32; 2]> 
 mod tests {
     use super::*;
     use crate::embedding::{ColourSpec, ModelSpec};
+    use crate::progress::NoProgress;
     use crate::search::{search, Query, SearchRequest};
 
     /// A catalogue of `n` synthetic packshots: coloured rectangles on white.
@@ -463,7 +586,7 @@ mod tests {
         let cat = synthetic_catalog(&tmp.path().join("cat"), 24);
         let dir = tmp.path().join("idx");
         let e = embedder(64, 48);
-        let bar = ProgressBar::hidden();
+        let bar = NoProgress;
         let r = build_index(&cat, &e, &dir, &BuildOptions::default(), &bar).expect("build");
         assert_eq!((r.indexed, r.embedded, r.reused), (24, 24, 0));
 
@@ -520,25 +643,28 @@ mod tests {
         let cat = synthetic_catalog(&tmp.path().join("cat"), 40);
         let dir = tmp.path().join("idx");
         let e = embedder(64, 48);
-        let cancel = Arc::new(AtomicBool::new(false));
         let opts = BuildOptions {
             batch_size: 4,
-            cancel: Some(cancel.clone()),
             ..BuildOptions::default()
         };
-        // Cancel as soon as a few batches are done.
-        let bar = ProgressBar::hidden();
-        let watcher = {
-            let (bar, cancel) = (bar.clone(), cancel.clone());
-            std::thread::spawn(move || {
-                while bar.position() < 8 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                cancel.store(true, Ordering::SeqCst);
-            })
+        /// Cancels once `after` images are embedded.
+        struct CancelAfter {
+            done: AtomicU64,
+            after: u64,
+        }
+        impl Progress for CancelAfter {
+            fn advance(&self, n: u64) {
+                self.done.fetch_add(n, Ordering::SeqCst);
+            }
+            fn cancelled(&self) -> bool {
+                self.done.load(Ordering::SeqCst) >= self.after
+            }
+        }
+        let cancel = CancelAfter {
+            done: AtomicU64::new(0),
+            after: 8,
         };
-        let err = build_index(&cat, &e, &dir, &opts, &bar).unwrap_err();
-        watcher.join().expect("watcher");
+        let err = build_index(&cat, &e, &dir, &opts, &cancel).unwrap_err();
         assert!(matches!(err, Error::Interrupted), "{err}");
         assert!(
             matches!(Index::open(&dir), Err(Error::NoIndex(_))),
@@ -546,14 +672,7 @@ mod tests {
         );
         assert!(dir.join(format::JOURNAL).exists());
 
-        let r = build_index(
-            &cat,
-            &e,
-            &dir,
-            &BuildOptions::default(),
-            &ProgressBar::hidden(),
-        )
-        .expect("resume");
+        let r = build_index(&cat, &e, &dir, &BuildOptions::default(), &NoProgress).expect("resume");
         assert!(r.resumed >= 8, "resumed {}", r.resumed);
         assert_eq!(r.resumed + r.embedded, 40);
         assert_eq!(r.indexed, 40);
@@ -570,7 +689,7 @@ mod tests {
             &embedder(64, 48),
             tmp.path(),
             &BuildOptions::default(),
-            &ProgressBar::hidden(),
+            &NoProgress,
         )
         .unwrap_err();
         assert!(

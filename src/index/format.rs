@@ -3,15 +3,18 @@
 //! ```text
 //! DIR/
 //!   manifest.json           which generation is current, model fingerprint, sizes
-//!   vectors-000007.f32      N rows of (cnn | colour) little-endian f32: the stored truth
+//!   vectors-000007.f32      N stored rows (cnn | colour | taps | head colour), LE f32: the truth
 //!   products-000007.json    N product records (id, content hash, image, labels)
-//!   projection-000007.bin   PCA of the CNN part (large catalogues only)
-//!   search-000007.f32       N search rows (projected cnn | colour), f32
+//!   projection-000007.bin   PCA of the CNN part (PCA transform only)
+//!   head-000007.safetensors the learned head (head transform only)
+//!   search-000007.f32       N search rows (shape | colour), f32
 //!   codes-000007.i8         the search rows quantised to i8 (what the scan reads)
 //!   scales-000007.f32       per row: i8 scale and error norm of each part
 //!   journal.bin             embeddings of an unfinished run (resume), if any
 //!   LOCK                    held (flock) by the one process writing
 //! ```
+//!
+//! The per-generation files are the [`Component`]s.
 //!
 //! A write creates the files of generation g+1 next to those of g, then
 //! atomically replaces `manifest.json` (write temp, fsync, rename, fsync dir).
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Labels;
 use crate::embedding::{EmbedderFingerprint, ModelSpec};
+use crate::layout::{RowLayout, SearchLayout};
 
 /// Magic string of the manifest.
 pub const FORMAT_NAME: &str = "lookalike-index";
@@ -50,8 +54,9 @@ pub struct Manifest {
     pub cnn_dim: usize,
     /// Length of the colour part of a row.
     pub colour_dim: usize,
-    /// Length of the taps part of a row (pooled intermediate maps, read by
-    /// a trained head; 0 in indexes made before taps existed).
+    /// Length of the taps and the head colour descriptor together (read by
+    /// a trained head; 0 in indexes made before taps existed); see
+    /// [`Manifest::row_layout`].
     #[serde(default)]
     pub tap_dim: usize,
     /// The vectors file (relative to the directory).
@@ -97,14 +102,25 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Length of a stored row: CNN part, colour part, taps.
-    pub fn dim(&self) -> usize {
-        self.cnn_dim + self.colour_dim + self.tap_dim
+    /// The layout of the stored rows. `tap_dim` holds the CNN taps and the
+    /// head colour descriptor (the fingerprint says how long that is):
+    /// the manifest's field names predate the split.
+    pub fn row_layout(&self) -> RowLayout {
+        let head_colour = self.embedder.head_colour_dim();
+        RowLayout {
+            cnn: self.cnn_dim,
+            colour: self.colour_dim,
+            taps: self.tap_dim.saturating_sub(head_colour),
+            head_colour,
+        }
     }
 
-    /// Length of a search row.
-    pub fn search_dim(&self) -> usize {
-        self.search_cnn_dim + self.search_colour_dim.unwrap_or(self.colour_dim)
+    /// The layout of the search rows.
+    pub fn search_layout(&self) -> SearchLayout {
+        SearchLayout {
+            shape: self.search_cnn_dim,
+            colour: self.search_colour_dim.unwrap_or(self.colour_dim),
+        }
     }
 }
 
@@ -124,36 +140,102 @@ pub struct ProductRecord {
     pub labels: Labels,
 }
 
-/// File name of the vectors of generation `g`.
-pub fn vectors_file(g: u64) -> String {
-    format!("vectors-{g:06}.f32")
+/// The files of one generation, each written once by a commit and never
+/// changed (as tantivy's `SegmentComponent`): the manifest names the live
+/// one of each, and garbage collection removes the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// The stored rows (f32, [`Manifest::row_layout`]): the truth.
+    Vectors,
+    /// The product records (JSON).
+    Products,
+    /// The exact search rows (f32, [`Manifest::search_layout`]).
+    Search,
+    /// The search rows quantised to i8, what the scan reads.
+    Codes,
+    /// Per row, the i8 scale and error norm of each search part (f32).
+    Scales,
+    /// The PCA of the CNN part (with the PCA transform only).
+    Projection,
+    /// A copy of the head (with the head transform only).
+    Head,
 }
 
-/// File name of the products of generation `g`.
-pub fn products_file(g: u64) -> String {
-    format!("products-{g:06}.json")
+impl Component {
+    /// Every component, in the order a commit writes them.
+    pub const ALL: [Component; 7] = [
+        Component::Vectors,
+        Component::Search,
+        Component::Codes,
+        Component::Scales,
+        Component::Projection,
+        Component::Head,
+        Component::Products,
+    ];
+
+    /// `(prefix, extension)` of its file names.
+    fn naming(self) -> (&'static str, &'static str) {
+        match self {
+            Component::Vectors => ("vectors", "f32"),
+            Component::Products => ("products", "json"),
+            Component::Search => ("search", "f32"),
+            Component::Codes => ("codes", "i8"),
+            Component::Scales => ("scales", "f32"),
+            Component::Projection => ("projection", "bin"),
+            Component::Head => ("head", "safetensors"),
+        }
+    }
+
+    /// Its file name in generation `g`, e.g. `vectors-000007.f32`.
+    pub fn file_name(self, g: u64) -> String {
+        let (prefix, ext) = self.naming();
+        format!("{prefix}-{g:06}.{ext}")
+    }
+
+    /// Its file in the generation `m` describes (`None`: that generation
+    /// has none, e.g. no projection).
+    pub fn in_manifest(self, m: &Manifest) -> Option<&str> {
+        let name = match self {
+            Component::Vectors => &m.vectors_file,
+            Component::Products => &m.products_file,
+            Component::Search => &m.search_file,
+            Component::Codes => &m.codes_file,
+            Component::Scales => &m.scales_file,
+            Component::Projection => return m.projection_file.as_deref(),
+            Component::Head => return m.head_file.as_deref(),
+        };
+        Some(name.as_str())
+    }
+
+    /// Records `name` as its file in `m`.
+    pub(crate) fn set_in_manifest(self, m: &mut Manifest, name: Option<String>) {
+        match self {
+            Component::Projection => m.projection_file = name,
+            Component::Head => m.head_file = name,
+            required => {
+                let slot = match required {
+                    Component::Vectors => &mut m.vectors_file,
+                    Component::Products => &mut m.products_file,
+                    Component::Search => &mut m.search_file,
+                    Component::Codes => &mut m.codes_file,
+                    _ => &mut m.scales_file,
+                };
+                *slot = name.unwrap_or_default();
+            }
+        }
+    }
+
+    /// True for a file of some generation of this component.
+    fn owns(self, name: &str) -> bool {
+        name.strip_prefix(self.naming().0)
+            .is_some_and(|rest| rest.starts_with('-'))
+    }
 }
 
-/// File name of the `kind` file of generation `g` (`search`, `codes`, ...).
-pub fn generation_file(kind: &str, g: u64, ext: &str) -> String {
-    format!("{kind}-{g:06}.{ext}")
-}
-
-/// Prefixes of per-generation files.
-const GENERATION_PREFIXES: &[&str] = &[
-    "head-",
-    "vectors-",
-    "products-",
-    "search-",
-    "codes-",
-    "scales-",
-    "projection-",
-    "manifest.json.",
-];
-
-/// True for files that belong to some generation (or are temporaries of one).
+/// True for files that belong to some generation, or are temporaries of
+/// one (a manifest being replaced included).
 pub fn is_generation_file(name: &str) -> bool {
-    GENERATION_PREFIXES.iter().any(|p| name.starts_with(p))
+    Component::ALL.iter().any(|c| c.owns(name)) || name.starts_with("manifest.json.")
 }
 
 /// The manifest path of an index directory.

@@ -78,11 +78,7 @@ impl Journal {
                     if check(&h, floats) != sum {
                         break;
                     }
-                    let v = floats
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect();
-                    records.insert(h, v);
+                    records.insert(h, bytemuck::pod_collect_to_vec(floats));
                     valid_len += rec as u64;
                 }
             } else if !bytes.is_empty() {
@@ -124,13 +120,10 @@ impl Journal {
     /// (called every 256 records and at the end).
     pub fn append(&mut self, hash: &ContentHash, row: &[f32]) -> Result<()> {
         debug_assert_eq!(row.len(), self.dim);
-        let mut floats = Vec::with_capacity(row.len() * 4);
-        for v in row {
-            floats.extend_from_slice(&v.to_le_bytes());
-        }
-        let sum = check(hash, &floats);
+        let floats: &[u8] = bytemuck::cast_slice(row);
+        let sum = check(hash, floats);
         self.out.write_all(hash).at(&self.path)?;
-        self.out.write_all(&floats).at(&self.path)?;
+        self.out.write_all(floats).at(&self.path)?;
         self.out.write_all(&sum).at(&self.path)?;
         self.unsynced += 1;
         if self.unsynced >= 256 {

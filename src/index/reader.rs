@@ -9,17 +9,13 @@ use memmap2::Mmap;
 
 use super::format::{self, Manifest, ProductRecord};
 use super::payload::PayloadIndex;
-use super::projection::Projection;
 use super::search_rows::META_FLOATS;
 use crate::embedding::head::Head;
 use crate::embedding::EmbedderFingerprint;
 use crate::error::{Error, Result};
 use crate::index::label_classes::LabelClasses;
-
-#[cfg(target_endian = "big")]
-compile_error!(
-    "the index stores little-endian f32 and is mapped as is; big-endian hosts are not supported"
-);
+use crate::layout::{RowLayout, SearchLayout};
+use crate::transform::{Projection, SearchTransform};
 
 /// Reads and checks `manifest.json`.
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
@@ -104,8 +100,9 @@ pub struct Index {
     search: Mapped,
     codes: Mapped,
     scales: Mapped,
-    projection: Option<Projection>,
-    head: Option<Head>,
+    layout: RowLayout,
+    search_layout: SearchLayout,
+    transform: SearchTransform,
     /// The head's classes of every product (with a head only).
     label_classes: Option<LabelClasses>,
     products: Vec<ProductRecord>,
@@ -134,16 +131,32 @@ impl Index {
         };
 
         let n = manifest.products;
+        let layout = manifest.row_layout();
+        let search_layout = manifest.search_layout();
         if manifest.search_cnn_dim == 0 || manifest.search_cnn_dim > manifest.cnn_dim {
             return Err(corrupt(
                 &format::manifest_path(dir),
                 format!("bad search dimension {}", manifest.search_cnn_dim),
             ));
         }
-        let vectors = Mapped::open(dir, &manifest.vectors_file, n * manifest.dim() * 4)?;
-        let search = Mapped::open(dir, &manifest.search_file, n * manifest.search_dim() * 4)?;
-        let codes = Mapped::open(dir, &manifest.codes_file, n * manifest.search_dim())?;
-        let scales = Mapped::open(dir, &manifest.scales_file, n * META_FLOATS * 4)?;
+        if manifest.tap_dim < layout.head_colour {
+            return Err(corrupt(
+                &format::manifest_path(dir),
+                format!(
+                    "tap_dim {} is shorter than the head colour descriptor ({})",
+                    manifest.tap_dim, layout.head_colour
+                ),
+            ));
+        }
+        let size = |rows_len: usize, bytes: usize| {
+            n.checked_mul(rows_len)
+                .and_then(|v| v.checked_mul(bytes))
+                .ok_or_else(|| corrupt(&format::manifest_path(dir), "sizes overflow".into()))
+        };
+        let vectors = Mapped::open(dir, &manifest.vectors_file, size(layout.dim(), 4)?)?;
+        let search = Mapped::open(dir, &manifest.search_file, size(search_layout.dim(), 4)?)?;
+        let codes = Mapped::open(dir, &manifest.codes_file, size(search_layout.dim(), 1)?)?;
+        let scales = Mapped::open(dir, &manifest.scales_file, size(META_FLOATS, 4)?)?;
         let projection = match &manifest.projection_file {
             Some(f) => {
                 let p = Projection::read(&dir.join(f))?;
@@ -167,7 +180,7 @@ impl Index {
                         "the head file changed since the index was written".into(),
                     ));
                 }
-                if h.output_dim() != manifest.search_dim() || h.info.input_dim != manifest.dim() {
+                if h.search_layout() != search_layout || h.info.row_layout() != layout {
                     return Err(corrupt(
                         &dir.join(f),
                         "the head's dimensions do not match the manifest".into(),
@@ -180,6 +193,17 @@ impl Index {
                 return Err(corrupt(
                     &format::manifest_path(dir),
                     "head_file and head_hash must come together".into(),
+                ))
+            }
+        };
+        let transform = match (head, projection) {
+            (Some(h), None) => SearchTransform::Head(std::sync::Arc::new(h)),
+            (None, Some(p)) => SearchTransform::Pca(p),
+            (None, None) => SearchTransform::Raw,
+            (Some(_), Some(_)) => {
+                return Err(corrupt(
+                    &format::manifest_path(dir),
+                    "a generation has a head or a projection, not both".into(),
                 ))
             }
         };
@@ -204,8 +228,8 @@ impl Index {
             .map(|(i, p)| (p.id.clone(), i))
             .collect();
         let payload = PayloadIndex::build(&products);
-        let search_dim = manifest.search_dim();
-        let label_classes = head.as_ref().map(|h| {
+        let search_dim = search_layout.dim();
+        let label_classes = transform.head().map(|h| {
             let rows = search.f32s();
             LabelClasses::build(h, &products, |r| {
                 &rows[r * search_dim..(r + 1) * search_dim]
@@ -218,8 +242,9 @@ impl Index {
             search,
             codes,
             scales,
-            projection,
-            head,
+            layout,
+            search_layout,
+            transform,
             label_classes,
             products,
             by_id,
@@ -265,18 +290,17 @@ impl Index {
         self.products.is_empty()
     }
 
-    /// All stored vectors (raw CNN features | colour), row-major,
-    /// `len() * dim()` floats.
+    /// All stored rows, row-major, `len() * row_layout().dim()` floats.
     pub fn vectors(&self) -> &[f32] {
         self.vectors.f32s()
     }
 
-    /// All exact search rows, `len() * search_dim()` floats.
+    /// All exact search rows, `len() * search_layout().dim()` floats.
     pub fn search_rows(&self) -> &[f32] {
         self.search.f32s()
     }
 
-    /// All quantised search rows, `len() * search_dim()` codes.
+    /// All quantised search rows, `len() * search_layout().dim()` codes.
     pub fn codes(&self) -> &[i8] {
         self.codes.i8s()
     }
@@ -286,37 +310,52 @@ impl Index {
         self.scales.f32s()
     }
 
-    /// Length of a search row.
-    pub fn search_dim(&self) -> usize {
-        self.manifest.search_dim()
+    /// The layout of the stored rows.
+    pub fn row_layout(&self) -> RowLayout {
+        self.layout
+    }
+
+    /// The layout of the search rows.
+    pub fn search_layout(&self) -> SearchLayout {
+        self.search_layout
+    }
+
+    /// How stored rows become search rows.
+    pub fn transform(&self) -> &SearchTransform {
+        &self.transform
     }
 
     /// The exact search row of product `row`.
     pub fn search_row(&self, row: usize) -> &[f32] {
-        let d = self.search_dim();
+        let d = self.search_layout.dim();
         &self.search_rows()[row * d..(row + 1) * d]
     }
 
-    /// Turns an embedding into a search row (through the head, or by
-    /// projecting its CNN part).
-    pub fn query_row(&self, e: &crate::embedding::Embedding) -> Vec<f32> {
-        super::search_rows::of(
-            &e.to_row(),
-            self.manifest.cnn_dim,
-            self.manifest.colour_dim,
-            self.head.as_ref(),
-            self.projection.as_ref(),
-        )
+    /// Turns an embedding into a search row, as the products' were made.
+    /// An embedding of another layout (another embedder) is refused.
+    pub fn query_row(&self, e: &crate::embedding::Embedding) -> Result<Vec<f32>> {
+        let layout = e.layout();
+        if layout != self.layout {
+            return Err(Error::DimensionMismatch {
+                what: format!(
+                    "the query embedding ({}+{}+{}+{} parts)",
+                    layout.cnn, layout.colour, layout.taps, layout.head_colour
+                ),
+                expected: self.layout.dim(),
+                got: layout.dim(),
+            });
+        }
+        Ok(self.transform.apply(&self.layout, &e.to_row()))
     }
 
-    /// Length of a row.
+    /// Length of a stored row.
     pub fn dim(&self) -> usize {
-        self.manifest.dim()
+        self.layout.dim()
     }
 
-    /// The stored row of product `row`: CNN part, colour part, taps.
+    /// The stored row of product `row`.
     pub fn row(&self, row: usize) -> &[f32] {
-        let d = self.dim();
+        let d = self.layout.dim();
         &self.vectors()[row * d..(row + 1) * d]
     }
 
@@ -364,7 +403,7 @@ impl Index {
 
     /// The learned head the search rows were made with, if any.
     pub fn head(&self) -> Option<&Head> {
-        self.head.as_ref()
+        self.transform.head().map(|h| h.as_ref())
     }
 
     /// The label index used by filters.

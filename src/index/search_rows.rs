@@ -1,8 +1,9 @@
 //! The search representation: short rows that the scan reads, derived from
 //! the stored vectors at commit time.
 //!
-//! A search row is `[projected CNN (d) | colour]`, both parts unit length
-//! (or what a trained head makes of the stored row, see [`of`]), kept twice:
+//! A search row is `shape | colour` ([`crate::layout::SearchLayout`]), what
+//! the index's [`crate::transform::SearchTransform`] makes of a stored row,
+//! kept twice:
 //!
 //! * `search-G.f32`: exact f32 rows, read only for a few candidates;
 //! * `codes-G.i8` + `scales-G.f32`: each part quantised to i8 with one scale
@@ -11,35 +12,7 @@
 //!   into guaranteed intervals, so the final top-k is still exact (see
 //!   [`crate::search`]).
 
-use std::io::Write;
-
 use rayon::prelude::*;
-
-use super::projection::Projection;
-use crate::embedding::head::Head;
-
-/// The search row of a stored row (CNN part, colour part, taps): the head's
-/// output when there is one, else the CNN part (projected when there is a
-/// projection) then the colour part. Commits make every product's row this
-/// way and searches make the query's, so the two always compare.
-pub fn of(
-    row: &[f32],
-    cnn_dim: usize,
-    colour_dim: usize,
-    head: Option<&Head>,
-    projection: Option<&Projection>,
-) -> Vec<f32> {
-    if let Some(h) = head {
-        return h.apply(row);
-    }
-    let (cnn, rest) = row.split_at(cnn_dim);
-    let mut s = match projection {
-        Some(p) => p.apply(cnn),
-        None => cnn.to_vec(),
-    };
-    s.extend_from_slice(&rest[..colour_dim]);
-    s
-}
 
 /// Per-row quantisation data: scale and error norm of the CNN part, then of
 /// the colour part.
@@ -144,14 +117,6 @@ pub fn build(rows: &[Vec<f32>], cnn_dim: usize) -> (Vec<i8>, Vec<f32>) {
         .zip(rows.par_iter())
         .for_each(|((c, m), r)| m.copy_from_slice(&quantise(r, cnn_dim, c)));
     (codes, meta)
-}
-
-/// Writes floats little-endian.
-pub fn write_f32s(w: &mut impl Write, xs: &[f32]) -> std::io::Result<()> {
-    for x in xs {
-        w.write_all(&x.to_le_bytes())?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::format::{self, Manifest, ProductRecord};
-use super::projection::Projection;
+use super::format::{self, Component, Manifest, ProductRecord};
 use super::search_rows;
 use crate::embedding::head::Head;
 use crate::error::{Error, IoResultExt, Result};
+use crate::layout::check_dim;
+use crate::transform::{Projection, SearchTransform};
 
 /// Exclusive right to write an index directory, held until dropped.
 ///
@@ -40,10 +41,7 @@ impl WriteLock {
                 _file: file,
                 dir: dir.to_path_buf(),
             }),
-            Err(fs::TryLockError::WouldBlock) => Err(Error::InvalidArgument(format!(
-                "{}: another `lookalike index` is writing this index; wait for it to finish",
-                dir.display()
-            ))),
+            Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
             Err(fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
         }
     }
@@ -83,20 +81,24 @@ fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Which learned head a commit makes search rows with.
+/// Which search transform a commit makes search rows with.
 #[derive(Debug, Clone, Default)]
-pub enum HeadChoice {
-    /// The head of the current generation, if any (and if it still fits the
-    /// embedder; otherwise it is dropped with a warning).
+pub enum TransformChoice {
+    /// The head of the current generation, if any and if it still fits the
+    /// embedder (otherwise it is dropped with a warning); else as
+    /// [`TransformChoice::Auto`].
     #[default]
     Keep,
-    /// No head: PCA or raw rows.
-    Remove,
+    /// No head: a PCA for catalogues large enough to fit one
+    /// ([`PcaSettings`]), raw rows for smaller ones.
+    Auto,
+    /// Raw rows (`cnn | colour`) whatever the catalogue's size.
+    Raw,
     /// This head.
-    Use(std::sync::Arc<Head>),
+    Head(Arc<Head>),
 }
 
-impl HeadChoice {
+impl TransformChoice {
     /// `index --head auto`: an existing index in `dir` keeps what it has (a
     /// head, or none because it was built with `--head none`); a new index
     /// of a catalogue with every label the shipped Kaggle head learned
@@ -107,15 +109,15 @@ impl HeadChoice {
         dir: &Path,
         fields: &[String],
         embedder: &crate::embedding::EmbedderFingerprint,
-    ) -> Result<HeadChoice> {
+    ) -> Result<TransformChoice> {
         if let Ok(current) = super::reader::read_manifest(dir) {
             let stale_head = current.head_file.is_some() && &current.embedder != embedder;
             if !stale_head {
-                return Ok(HeadChoice::Keep);
+                return Ok(TransformChoice::Keep);
             }
         }
         let Some(head) = crate::embedding::head::builtin_kaggle(&embedder.model)? else {
-            return Ok(HeadChoice::Keep);
+            return Ok(TransformChoice::Keep);
         };
         let labelled = head
             .info
@@ -126,47 +128,53 @@ impl HeadChoice {
             tracing::info!(
                 "using the head trained on the Kaggle catalogue (--head none to index without)"
             );
-            Ok(HeadChoice::Use(Arc::new(head)))
+            Ok(TransformChoice::Head(Arc::new(head)))
         } else {
-            Ok(HeadChoice::Keep)
+            Ok(TransformChoice::Keep)
+        }
+    }
+}
+
+/// How the PCA transform is fitted, when the choice comes to one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PcaSettings {
+    /// Length of the projected CNN part.
+    pub dim: usize,
+    /// Whitening exponent.
+    pub alpha: f32,
+    /// Catalogues smaller than this are searched without projection (a PCA
+    /// needs many more samples than dimensions, and small scans are fast anyway).
+    pub min_products: usize,
+}
+
+impl Default for PcaSettings {
+    fn default() -> Self {
+        PcaSettings {
+            dim: 256,
+            alpha: 0.5,
+            min_products: 2000,
         }
     }
 }
 
 /// How search rows are derived from stored rows at commit time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SearchSettings {
-    /// Length of the projected CNN part (0: no projection).
-    pub projection_dim: usize,
-    /// Whitening exponent of the projection.
-    pub alpha: f32,
-    /// Catalogues smaller than this are searched without projection (a PCA
-    /// needs many more samples than dimensions, and small scans are fast anyway).
-    pub min_products: usize,
-    /// The learned head, which replaces the projection when present.
-    pub head: HeadChoice,
+    /// The transform.
+    pub transform: TransformChoice,
+    /// How a PCA is fitted ([`TransformChoice::Auto`], or `Keep` without a head).
+    pub pca: PcaSettings,
 }
 
-impl Default for SearchSettings {
-    fn default() -> Self {
-        SearchSettings {
-            projection_dim: 256,
-            alpha: 0.5,
-            min_products: 2000,
-            head: HeadChoice::Keep,
-        }
-    }
-}
-
-/// Commits the current rows and products again with another head (or
-/// none): what `lookalike train` does to make the index use what it learned.
+/// Commits the current rows and products again with another transform:
+/// what `lookalike train` does to make the index use the head it learned.
 /// No image is read; the previous generation stays intact until the swap.
-pub fn recommit_with_head(dir: &Path, head: HeadChoice) -> Result<Manifest> {
+pub fn recommit(dir: &Path, transform: TransformChoice) -> Result<Manifest> {
     let lock = WriteLock::acquire(dir)?;
     let index = super::reader::Index::open(dir)?;
     let rows: Vec<&[f32]> = (0..index.len()).map(|r| index.row(r)).collect();
     let settings = SearchSettings {
-        head,
+        transform,
         ..SearchSettings::default()
     };
     commit(
@@ -178,39 +186,56 @@ pub fn recommit_with_head(dir: &Path, head: HeadChoice) -> Result<Manifest> {
     )
 }
 
-/// The head to commit with, checked against the embedder.
-fn choose_head(dir: &Path, manifest: &Manifest, choice: &HeadChoice) -> Result<Option<Arc<Head>>> {
-    let head = match choice {
-        HeadChoice::Remove => return Ok(None),
-        HeadChoice::Use(h) => h.clone(),
-        HeadChoice::Keep => {
-            let Some(current) = super::reader::read_manifest(dir).ok() else {
-                return Ok(None);
-            };
-            let Some(file) = current.head_file else {
-                return Ok(None);
-            };
-            let h = Arc::new(Head::load(&dir.join(file))?);
-            if h.info.embedder != manifest.embedder {
-                tracing::warn!(
-                    "the index's head was trained on other features ({}); it is dropped, \
-                     run `lookalike train` again",
-                    h.info.embedder
-                );
-                return Ok(None);
-            }
-            h
-        }
+/// The transform to commit `rows` with.
+fn choose_transform(
+    dir: &Path,
+    manifest: &Manifest,
+    rows: &[&[f32]],
+    settings: &SearchSettings,
+) -> Result<SearchTransform> {
+    let head = match &settings.transform {
+        TransformChoice::Raw => return Ok(SearchTransform::Raw),
+        TransformChoice::Auto => None,
+        TransformChoice::Head(h) => Some(h.clone()),
+        TransformChoice::Keep => current_head(dir, manifest)?,
     };
-    head.check_embedder(&manifest.embedder, dir)?;
-    if head.info.input_dim != manifest.dim() {
-        return Err(Error::InvalidArgument(format!(
-            "the head takes rows of {} values, the index has {}",
-            head.info.input_dim,
-            manifest.dim()
-        )));
+    match head {
+        Some(head) => {
+            head.check_embedder(&manifest.embedder, dir)?;
+            check_dim(
+                "a row the head takes",
+                manifest.row_layout().dim(),
+                head.info.input_dim,
+            )?;
+            Ok(SearchTransform::Head(head))
+        }
+        None => Ok(
+            match choose_projection(dir, manifest.cnn_dim, rows, &settings.pca)? {
+                Some(p) => SearchTransform::Pca(p),
+                None => SearchTransform::Raw,
+            },
+        ),
     }
-    Ok(Some(head))
+}
+
+/// The current generation's head, if it still fits the embedder.
+fn current_head(dir: &Path, manifest: &Manifest) -> Result<Option<Arc<Head>>> {
+    let Some(current) = super::reader::read_manifest(dir).ok() else {
+        return Ok(None);
+    };
+    let Some(file) = current.head_file else {
+        return Ok(None);
+    };
+    let h = Head::load(&dir.join(file))?;
+    if h.info.embedder != manifest.embedder {
+        tracing::warn!(
+            "the index's head was trained on other features ({}); it is dropped, \
+             run `lookalike train` again",
+            h.info.embedder
+        );
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(h)))
 }
 
 /// The projection for `n` rows: the previous one while the catalogue has not
@@ -219,10 +244,10 @@ fn choose_projection(
     dir: &Path,
     cnn_dim: usize,
     rows: &[&[f32]],
-    settings: &SearchSettings,
+    settings: &PcaSettings,
 ) -> Result<Option<Projection>> {
     let n = rows.len();
-    let d = settings.projection_dim;
+    let d = settings.dim;
     if d == 0 || d >= cnn_dim || n < settings.min_products.max(2 * d) {
         return Ok(None);
     }
@@ -241,9 +266,9 @@ fn choose_projection(
     Projection::fit(n, cnn_dim, d, settings.alpha, |i| &rows[i][..cnn_dim]).map(Some)
 }
 
-/// Commits a new generation: stored vectors, search rows (projected and
-/// quantised), products, then the manifest that points to them.
-/// `manifest.generation`, sizes and file names are set here.
+/// Commits a new generation: every [`Component`] of it, then the manifest
+/// that points to them. `manifest.generation`, sizes and file names are
+/// set here.
 pub fn commit(
     lock: &WriteLock,
     mut manifest: Manifest,
@@ -252,89 +277,77 @@ pub fn commit(
     settings: &SearchSettings,
 ) -> Result<Manifest> {
     let dir = lock.dir();
-    let dim = manifest.dim();
-    if rows.len() != products.len() {
-        return Err(Error::InvalidArgument(format!(
-            "{} rows for {} products",
-            rows.len(),
-            products.len()
-        )));
-    }
-    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != dim) {
-        return Err(Error::InvalidArgument(format!(
-            "row {i} has {} values, expected {dim}",
-            r.len()
-        )));
+    let layout = manifest.row_layout();
+    check_dim("the rows for the products", products.len(), rows.len())?;
+    for (i, r) in rows.iter().enumerate() {
+        layout.check(&format!("row {i}"), r)?;
     }
     let previous = super::reader::read_manifest(dir)
         .ok()
         .map(|m| m.generation)
         .unwrap_or(0);
     let generation = previous + 1;
-    let cnn_dim = manifest.cnn_dim;
     manifest.generation = generation;
     manifest.products = products.len();
-    manifest.vectors_file = format::vectors_file(generation);
-    manifest.products_file = format::products_file(generation);
-    manifest.search_file = format::generation_file("search", generation, "f32");
-    manifest.codes_file = format::generation_file("codes", generation, "i8");
-    manifest.scales_file = format::generation_file("scales", generation, "f32");
 
-    write_atomic(&dir.join(&manifest.vectors_file), |w| {
-        rows.iter().try_for_each(|r| search_rows::write_f32s(w, r))
-    })?;
-
-    let head = choose_head(dir, &manifest, &settings.head)?;
-    manifest.head_file = None;
-    manifest.head_hash = None;
-    manifest.search_colour_dim = None;
-    if let Some(h) = &head {
-        let name = format::generation_file("head", generation, "safetensors");
-        let bytes = h.to_bytes()?;
-        write_atomic(&dir.join(&name), |w| w.write_all(&bytes))?;
-        manifest.head_file = Some(name);
-        manifest.head_hash = Some(blake3::hash(&bytes).to_hex().to_string());
-        manifest.search_colour_dim = Some(h.search_colour_dim());
-    }
-    let projection = match head {
-        Some(_) => None,
-        None => choose_projection(dir, cnn_dim, rows, settings)?,
-    };
-    manifest.search_cnn_dim = match (&head, &projection) {
-        (Some(h), _) => h.search_shape_dim(),
-        (None, Some(p)) => p.output_dim,
-        (None, None) => cnn_dim,
-    };
-    manifest.projection_file = match &projection {
-        Some(p) => {
-            let name = format::generation_file("projection", generation, "bin");
-            write_atomic(&dir.join(&name), |w| p.write_to(w))?;
-            Some(name)
-        }
-        None => None,
-    };
-    let colour_dim = manifest.colour_dim;
+    let transform = choose_transform(dir, &manifest, rows, settings)?;
+    let search_layout = transform.search_layout(&layout);
+    manifest.search_cnn_dim = search_layout.shape;
+    // Recorded with a head only, as indexes before heads had no such field.
+    manifest.search_colour_dim = transform.head().map(|_| search_layout.colour);
     let search: Vec<Vec<f32>> = rows
         .par_iter()
-        .map(|r| search_rows::of(r, cnn_dim, colour_dim, head.as_deref(), projection.as_ref()))
+        .map(|r| transform.apply(&layout, r))
         .collect();
-    let (codes, scales) = search_rows::build(&search, manifest.search_cnn_dim);
-    write_atomic(&dir.join(&manifest.search_file), |w| {
-        search
-            .iter()
-            .try_for_each(|r| search_rows::write_f32s(w, r))
-    })?;
-    write_atomic(&dir.join(&manifest.codes_file), |w| {
-        let bytes: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
-        w.write_all(&bytes)
-    })?;
-    write_atomic(&dir.join(&manifest.scales_file), |w| {
-        search_rows::write_f32s(w, &scales)
-    })?;
+    let (codes, scales) = search_rows::build(&search, search_layout.shape);
+    let head_bytes = transform.head().map(|h| h.to_bytes()).transpose()?;
+    manifest.head_hash = head_bytes
+        .as_ref()
+        .map(|b| blake3::hash(b).to_hex().to_string());
 
-    write_atomic(&dir.join(&manifest.products_file), |w| {
-        serde_json::to_writer(&mut *w, products).map_err(std::io::Error::other)
-    })?;
+    for component in Component::ALL {
+        let name = component.file_name(generation);
+        let path = dir.join(&name);
+        let written = match component {
+            Component::Vectors => {
+                write_atomic(&path, |w| rows.iter().try_for_each(|r| write_f32s(w, r)))?;
+                true
+            }
+            Component::Search => {
+                write_atomic(&path, |w| search.iter().try_for_each(|r| write_f32s(w, r)))?;
+                true
+            }
+            Component::Codes => {
+                write_atomic(&path, |w| w.write_all(bytemuck::cast_slice(&codes)))?;
+                true
+            }
+            Component::Scales => {
+                write_atomic(&path, |w| write_f32s(w, &scales))?;
+                true
+            }
+            Component::Projection => match transform.projection() {
+                Some(p) => {
+                    write_atomic(&path, |w| p.write_to(w))?;
+                    true
+                }
+                None => false,
+            },
+            Component::Head => match &head_bytes {
+                Some(bytes) => {
+                    write_atomic(&path, |w| w.write_all(bytes))?;
+                    true
+                }
+                None => false,
+            },
+            Component::Products => {
+                write_atomic(&path, |w| {
+                    serde_json::to_writer(&mut *w, products).map_err(std::io::Error::other)
+                })?;
+                true
+            }
+        };
+        component.set_in_manifest(&mut manifest, written.then_some(name));
+    }
 
     manifest.committed_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -346,21 +359,23 @@ pub fn commit(
         w.write_all(b"\n")
     })?;
     sync_dir(dir)?;
+    collect_garbage(dir, &manifest);
+    Ok(manifest)
+}
 
-    // The new generation is live; older files are garbage now. Readers that
-    // still map them keep their (unlinked) copies until they let go.
-    let live: Vec<&str> = [
-        &manifest.vectors_file,
-        &manifest.products_file,
-        &manifest.search_file,
-        &manifest.codes_file,
-        &manifest.scales_file,
-    ]
-    .into_iter()
-    .map(String::as_str)
-    .chain(manifest.projection_file.as_deref())
-    .chain(manifest.head_file.as_deref())
-    .collect();
+/// Writes floats as the index stores them (little-endian; big-endian hosts
+/// are refused at compile time).
+fn write_f32s(w: &mut impl Write, xs: &[f32]) -> std::io::Result<()> {
+    w.write_all(bytemuck::cast_slice(xs))
+}
+
+/// Removes the files of older generations: the new one is live. Readers
+/// that still map them keep their (unlinked) copies until they let go.
+fn collect_garbage(dir: &Path, manifest: &Manifest) {
+    let live: Vec<&str> = Component::ALL
+        .iter()
+        .filter_map(|c| c.in_manifest(manifest))
+        .collect();
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -369,7 +384,6 @@ pub fn commit(
             }
         }
     }
-    Ok(manifest)
 }
 
 #[cfg(test)]
@@ -386,9 +400,10 @@ mod tests {
         let features = builtin.info.embedder.clone();
         let fields: Vec<String> = builtin.info.tasks.iter().map(|t| t.field.clone()).collect();
         let dir = tempfile::tempdir().expect("tempdir");
-        let choose = || HeadChoice::auto(dir.path(), &fields, &features).expect("auto");
-        let is_shipped = |c: HeadChoice| matches!(c, HeadChoice::Use(h) if h.hash == builtin.hash);
-        let is_kept = |c: HeadChoice| matches!(c, HeadChoice::Keep);
+        let choose = || TransformChoice::auto(dir.path(), &fields, &features).expect("auto");
+        let is_shipped =
+            |c: TransformChoice| matches!(c, TransformChoice::Head(h) if h.hash == builtin.hash);
+        let is_kept = |c: TransformChoice| matches!(c, TransformChoice::Keep);
         let write = |embedder: &EmbedderFingerprint, head: Option<&str>| {
             let embedder = serde_json::to_value(embedder).expect("fingerprint");
             let mut m = test_manifest(1, 1, embedder, &[]);
@@ -415,7 +430,7 @@ mod tests {
         write(&older, None);
         assert!(is_kept(choose()));
         // Another catalogue's labels: no shipped head.
-        let other = HeadChoice::auto(tempfile::tempdir().expect("dir").path(), &[], &features);
+        let other = TransformChoice::auto(tempfile::tempdir().expect("dir").path(), &[], &features);
         assert!(is_kept(other.expect("auto")));
     }
 }

@@ -30,10 +30,8 @@ pub fn browse<'a>(
     let allowed = filter::compile(filters, index.payload(), index.len())?;
     let needle = name.to_lowercase();
     let matches = |row: usize| {
-        if let Some(bits) = &allowed {
-            if bits[row / 64] & (1 << (row % 64)) == 0 {
-                return false;
-            }
+        if allowed.as_ref().is_some_and(|bits| !bits.contains(row)) {
+            return false;
         }
         if needle.is_empty() {
             return true;

@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::index::payload::PayloadIndex;
+use crate::search::RowSet;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,8 +137,8 @@ impl Filter {
         })
     }
 
-    /// Marks the matching rows in `bits` (one bit per row), given the labels.
-    fn matching(&self, payload: &PayloadIndex, rows: usize) -> Result<Vec<u64>> {
+    /// The matching rows of `rows`, given the labels.
+    fn matching(&self, payload: &PayloadIndex, rows: usize) -> Result<RowSet> {
         if payload.field_name(&self.field).is_none() {
             let known = payload.field_names();
             let hint = if known.is_empty() {
@@ -150,12 +151,8 @@ impl Filter {
                 format!("unknown field `{}` ({hint})", self.field),
             ));
         }
-        let mut bits = vec![0u64; rows.div_ceil(64)];
-        let mut set = |rs: &[u32]| {
-            for &r in rs {
-                bits[r as usize / 64] |= 1 << (r % 64);
-            }
-        };
+        let mut bits = RowSet::empty(rows);
+        let mut set = |rs: &[u32]| bits.extend(rs);
         let wanted: Vec<String> = self.values.iter().map(|v| v.to_lowercase()).collect();
         match self.op {
             Op::Eq | Op::In => {
@@ -204,20 +201,14 @@ fn unquote(s: &str) -> &str {
 }
 
 /// The rows allowed by all `filters` (AND), or `None` when there are none.
-pub fn compile(
-    filters: &[Filter],
-    payload: &PayloadIndex,
-    rows: usize,
-) -> Result<Option<Vec<u64>>> {
-    let mut acc: Option<Vec<u64>> = None;
+pub fn compile(filters: &[Filter], payload: &PayloadIndex, rows: usize) -> Result<Option<RowSet>> {
+    let mut acc: Option<RowSet> = None;
     for f in filters {
         let bits = f.matching(payload, rows)?;
         acc = Some(match acc {
             None => bits,
             Some(mut a) => {
-                for (x, y) in a.iter_mut().zip(&bits) {
-                    *x &= y;
-                }
+                a.intersect_with(&bits);
                 a
             }
         });
@@ -264,9 +255,7 @@ mod tests {
             .map(|e| Filter::parse(e).expect("parses"))
             .collect();
         let bits = compile(&filters, &p, n).expect("compiles").expect("some");
-        (0..n)
-            .filter(|r| bits[r / 64] >> (r % 64) & 1 == 1)
-            .collect()
+        bits.iter().collect()
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub(crate) mod tests {
 
     use crate::catalog::Labels;
     use crate::index::format::test_manifest;
-    use crate::index::writer::{commit, HeadChoice, WriteLock};
+    use crate::index::writer::{commit, TransformChoice, WriteLock};
     use crate::index::{Index, ProductRecord, SearchSettings};
     use crate::search::{search, Metric, Query, SearchRequest};
     use crate::training::model::tests::{fingerprint, small_options, synthetic};
@@ -116,7 +116,7 @@ pub(crate) mod tests {
         let manifest = test_manifest(12, 4, embedder, &["articleType", "baseColour"]);
         let rows: Vec<&[f32]> = data.rows.chunks(data.dim).collect();
         let settings = SearchSettings {
-            head: HeadChoice::Use(Arc::new(head)),
+            transform: TransformChoice::Head(Arc::new(head)),
             ..SearchSettings::default()
         };
         let lock = WriteLock::acquire(dir).expect("lock");

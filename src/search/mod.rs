@@ -30,6 +30,7 @@ pub mod label_prior;
 pub mod metric;
 mod query_image;
 mod response;
+mod row_set;
 pub mod topk;
 
 use std::time::{Duration, Instant};
@@ -47,6 +48,7 @@ pub use query_image::{
     NEAR_DUPLICATE,
 };
 pub use response::SearchResponse;
+pub use row_set::RowSet;
 use topk::{Candidate, TopK};
 
 use crate::catalog::Labels;
@@ -195,7 +197,7 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
         metric: req.metric,
         colour_weight: req.colour_weight,
         prior: prior.as_ref(),
-        allowed: allowed.as_deref(),
+        allowed: allowed.as_ref(),
     }];
     if voters.is_some() {
         // The vote's neighbours: every row, whatever the filters, by looks.
@@ -207,7 +209,7 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
     {
         catalogue_vote::blend(probs, classes, &neighbours(&near), req.vote_weight);
     }
-    let cnn_dim = index.manifest().search_cnn_dim;
+    let cnn_dim = index.search_layout().shape;
     let hits = candidates
         .into_iter()
         .map(|c| {
@@ -247,24 +249,7 @@ fn query_row(index: &Index, query: &Query<'_>) -> Result<(Vec<f32>, Option<usize
                 .ok_or_else(|| Error::UnknownId(id.to_string()))?;
             Ok((index.search_row(row).to_vec(), Some(row)))
         }
-        Query::Embedding(e) => {
-            let m = index.manifest();
-            if e.cnn.len() != m.cnn_dim
-                || e.colour.len() != m.colour_dim
-                || e.taps.len() != m.tap_dim
-            {
-                return Err(Error::InvalidArgument(format!(
-                    "query has {}+{}+{} dimensions, the index {}+{}+{}",
-                    e.cnn.len(),
-                    e.colour.len(),
-                    e.taps.len(),
-                    m.cnn_dim,
-                    m.colour_dim,
-                    m.tap_dim
-                )));
-            }
-            Ok((index.query_row(e), None))
-        }
+        Query::Embedding(e) => Ok((index.query_row(e)?, None)),
     }
 }
 
@@ -345,34 +330,23 @@ pub fn recognition_json(r: &Recognition) -> serde_json::Value {
 fn for_allowed(
     lo: usize,
     hi: usize,
-    allowed: Option<&[u64]>,
+    allowed: Option<&RowSet>,
     exclude: Option<usize>,
-    mut f: impl FnMut(usize),
+    f: impl FnMut(usize),
 ) {
     match allowed {
         None => (lo..hi).filter(|&r| Some(r) != exclude).for_each(f),
-        Some(bits) => {
-            // CHUNK is a multiple of 64, so words never straddle chunks.
-            let first = lo / 64;
-            for (offset, &word_bits) in bits[first..hi.div_ceil(64)].iter().enumerate() {
-                let word = first + offset;
-                let mut b = word_bits;
-                while b != 0 {
-                    let r = word * 64 + b.trailing_zeros() as usize;
-                    b &= b - 1;
-                    if r < hi && Some(r) != exclude {
-                        f(r);
-                    }
-                }
-            }
-        }
+        Some(rows) => rows
+            .iter_in(lo..hi)
+            .filter(|&r| Some(r) != exclude)
+            .for_each(f),
     }
 }
 
-/// Whether `allowed` (a row bitset; `None`: every row) holds row `r`.
+/// Whether `allowed` (`None`: every row) holds row `r`.
 #[inline]
-fn is_allowed(allowed: Option<&[u64]>, r: usize) -> bool {
-    allowed.is_none_or(|bits| bits[r / 64] >> (r % 64) & 1 == 1)
+fn is_allowed(allowed: Option<&RowSet>, r: usize) -> bool {
+    allowed.is_none_or(|rows| rows.contains(r))
 }
 
 /// A row's approximate shape and colour cosines, from its i8 codes (each
@@ -392,7 +366,7 @@ struct Ranking<'a> {
     /// The label term (cosine only).
     prior: Option<&'a LabelPrior<'a>>,
     /// The rows it may return (`None`: all).
-    allowed: Option<&'a [u64]>,
+    allowed: Option<&'a RowSet>,
 }
 
 impl Ranking<'_> {
@@ -432,14 +406,14 @@ struct Scan<'a> {
 
 impl<'a> Scan<'a> {
     fn new(index: &'a Index, q: &'a [f32], exclude: Option<usize>) -> Scan<'a> {
-        let cnn_dim = index.manifest().search_cnn_dim;
-        let (qc, qk) = q.split_at(cnn_dim);
+        let layout = index.search_layout();
+        let (qc, qk) = layout.split(q);
         Scan {
             index,
             q,
             exclude,
-            cnn_dim,
-            dim: index.search_dim(),
+            cnn_dim: layout.shape,
+            dim: layout.dim(),
             qc: QueryCodes::new(qc),
             qk: QueryCodes::new(qk),
             qc_norm: dot(qc, qc).sqrt(),
@@ -581,7 +555,7 @@ mod tests {
     use crate::catalog::Labels;
     use crate::eval::sample::SplitMix64;
     use crate::index::writer::{commit, WriteLock};
-    use crate::index::{ProductRecord, SearchSettings};
+    use crate::index::{PcaSettings, ProductRecord, SearchSettings, TransformChoice};
 
     /// Writes an index of `n` random unit rows (cnn 48 | colour 16).
     pub(crate) fn random_index(
@@ -637,12 +611,10 @@ mod tests {
         exclude: Option<usize>,
     ) -> Vec<u32> {
         let allowed = filter::compile(&req.filters, index.payload(), index.len()).expect("filters");
-        let cnn = index.manifest().search_cnn_dim;
+        let cnn = index.search_layout().shape;
         let mut top = TopK::new(req.k);
         for r in 0..index.len() {
-            let ok = allowed
-                .as_ref()
-                .is_none_or(|b| b[r / 64] >> (r % 64) & 1 == 1);
+            let ok = allowed.as_ref().is_none_or(|b| b.contains(r));
             if ok && Some(r) != exclude {
                 let s = req
                     .metric
@@ -661,7 +633,7 @@ mod tests {
     fn quantised_scan_equals_brute_force() {
         let dir = tempfile::tempdir().expect("tempdir");
         let no_projection = SearchSettings {
-            projection_dim: 0,
+            transform: TransformChoice::Raw,
             ..SearchSettings::default()
         };
         let index = random_index(dir.path(), 5000, &no_projection);
@@ -708,9 +680,11 @@ mod tests {
     fn projected_index_searches_its_own_rows() {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = SearchSettings {
-            projection_dim: 16,
-            alpha: 0.5,
-            min_products: 100,
+            pca: PcaSettings {
+                dim: 16,
+                alpha: 0.5,
+                min_products: 100,
+            },
             ..SearchSettings::default()
         };
         let index = random_index(dir.path(), 600, &settings);
@@ -731,6 +705,7 @@ mod tests {
             cnn: raw[..48].to_vec(),
             colour: raw[48..].to_vec(),
             taps: Vec::new(),
+            head_colour: Vec::new(),
         };
         let hits = search(&index, &Query::Embedding(&e), &req)
             .expect("search")

@@ -49,10 +49,26 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         let status = match &e {
+            // The client's to fix.
             Error::BadFilter { .. } | Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             Error::UnknownId(_) => StatusCode::NOT_FOUND,
             Error::Image(img) => return image_error(img),
-            _ => return ApiError::internal("searching", e),
+            // Another writer holds the index: try again later.
+            Error::Locked(_) => StatusCode::CONFLICT,
+            // Ours (a mixed-up index, a head that does not fit, a failing
+            // model): details to the log, not to the client.
+            Error::DimensionMismatch { .. }
+            | Error::HeadFile { .. }
+            | Error::HeadMismatch { .. }
+            | Error::CorruptIndex { .. }
+            | Error::ModelMismatch { .. }
+            | Error::Model(_)
+            | Error::ModelSpec { .. }
+            | Error::Io { .. }
+            | Error::NoIndex(_)
+            | Error::NotACatalog { .. }
+            | Error::Listen { .. }
+            | Error::Interrupted => return ApiError::internal("searching", e),
         };
         ApiError::new(status, e.to_string())
     }
@@ -109,5 +125,17 @@ mod tests {
             s(Error::Model("boom".into())),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+        assert_eq!(s(Error::Locked("idx".into())), StatusCode::CONFLICT);
+        let mismatch = Error::DimensionMismatch {
+            what: "query row".into(),
+            expected: 3,
+            got: 2,
+        };
+        assert_eq!(s(mismatch), StatusCode::INTERNAL_SERVER_ERROR);
+        let head = Error::HeadFile {
+            path: "h.safetensors".into(),
+            reason: "truncated".into(),
+        };
+        assert_eq!(s(head), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

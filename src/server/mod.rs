@@ -66,7 +66,10 @@ pub async fn serve(options: ServeOptions, addr: SocketAddr) -> crate::Result<()>
     let state = Arc::new(
         tokio::task::spawn_blocking(move || AppState::open(options))
             .await
-            .map_err(|e| crate::Error::InvalidArgument(format!("opening the index: {e}")))??,
+            .map_err(|e| crate::Error::CorruptIndex {
+                path: dir.clone(),
+                reason: format!("opening it failed: {e}"),
+            })??,
     );
     let listener = tokio::net::TcpListener::bind(addr)
         .await

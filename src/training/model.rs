@@ -728,11 +728,11 @@ pub fn train(
     let (pmean, pmatrix) = if opts.instance_dim > 0 {
         let cnn = embedder.cnn_dim;
         let rows = &trained_on;
-        let p = crate::index::projection::Projection::fit(
+        let p = crate::transform::Projection::fit(
             rows.len(),
             cnn,
             opts.instance_dim,
-            crate::index::SearchSettings::default().alpha,
+            crate::index::PcaSettings::default().alpha,
             |i| &data.row(rows[i])[..cnn],
         )?;
         (p.mean, p.matrix)
@@ -924,7 +924,7 @@ pub(crate) mod tests {
         let row = head.apply(data.row(r));
         // learned shape 8 + instance 4 | learned colour 4 + raw colour 4.
         assert_eq!(
-            (row.len(), head.output_dim(), head.search_shape_dim()),
+            (row.len(), head.search_layout().dim(), head.search_layout().shape),
             (20, 20, 12)
         );
         let guesses = head.recognise(&row, 1);
@@ -952,7 +952,7 @@ pub(crate) mod tests {
             };
             let report = train(&data, &features, &opts, |_| {}, |_, _, _| {}).expect("train");
             let head = &report.head;
-            assert_eq!(head.info.colour_tap_dim(), 4);
+            assert_eq!(head.info.row_layout().head_colour, 4);
             // Applying the head agrees with the accuracy training reports.
             let right = data
                 .test

@@ -14,7 +14,7 @@ use nalgebra::{DMatrix, SymmetricEigen};
 use rayon::prelude::*;
 
 use crate::error::{Error, IoResultExt, Result};
-use crate::vector::{dot, l2_normalise};
+use crate::vector::{dot, project};
 
 /// Fitted projection: `y = normalise(W (x - mean))`.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,19 +34,6 @@ pub struct Projection {
 }
 
 const MAGIC: &[u8; 4] = b"LKP1";
-
-/// `normalise(matrix (x - mean))` for a row-major `matrix` of
-/// `rows x mean.len()`: the projection step, shared with the learned head's
-/// instance part.
-pub fn project(mean: &[f32], matrix: &[f32], x: &[f32]) -> Vec<f32> {
-    let centred: Vec<f32> = x.iter().zip(mean).map(|(v, m)| v - m).collect();
-    let mut y: Vec<f32> = matrix
-        .chunks_exact(mean.len().max(1))
-        .map(|axis| dot(axis, &centred))
-        .collect();
-    l2_normalise(&mut y);
-    y
-}
 
 impl Projection {
     /// Fits on `n` rows of `input_dim` floats given by `row(i)`.
@@ -125,10 +112,8 @@ impl Projection {
             w.write_all(&(v as u64).to_le_bytes())?;
         }
         w.write_all(&self.alpha.to_le_bytes())?;
-        for v in self.mean.iter().chain(&self.matrix) {
-            w.write_all(&v.to_le_bytes())?;
-        }
-        Ok(())
+        w.write_all(bytemuck::cast_slice(&self.mean))?;
+        w.write_all(bytemuck::cast_slice(&self.matrix))
     }
 
     /// Reads a projection written by [`Projection::write_to`].
@@ -154,10 +139,7 @@ impl Projection {
         if bytes.len() != 32 + floats * 4 || output_dim == 0 || output_dim > input_dim {
             return Err(corrupt("size does not match its dimensions"));
         }
-        let values: Vec<f32> = bytes[32..]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes[32..]);
         let (mean, matrix) = values.split_at(input_dim);
         Ok(Projection {
             input_dim,

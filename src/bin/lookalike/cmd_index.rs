@@ -11,10 +11,10 @@ use lookalike::embedding::head::Head;
 use lookalike::embedding::{parse_input_size, ColourSpec, Embedder, ModelSpec};
 use lookalike::imaging::Fit;
 use lookalike::index::{
-    build_index, reader::read_manifest, BuildOptions, HeadChoice, SearchSettings,
+    build_index, reader::read_manifest, BuildOptions, SearchSettings, TransformChoice,
 };
 
-use crate::output::{progress_bar, secs};
+use crate::output::{progress_bar, secs, BarProgress};
 
 /// Arguments of `index`.
 #[derive(Debug, clap::Args)]
@@ -62,10 +62,10 @@ fn choose_head(
     index: &Path,
     catalog: &Catalog,
     embedder: &Embedder,
-) -> Result<HeadChoice> {
+) -> Result<TransformChoice> {
     match arg {
-        "none" => Ok(HeadChoice::Remove),
-        "auto" => Ok(HeadChoice::auto(
+        "none" => Ok(TransformChoice::Auto),
+        "auto" => Ok(TransformChoice::auto(
             index,
             &catalog.fields,
             embedder.fingerprint(),
@@ -73,7 +73,7 @@ fn choose_head(
         file => {
             let head = Head::load(Path::new(file))?;
             head.check_embedder(embedder.fingerprint(), index)?;
-            Ok(HeadChoice::Use(Arc::new(head)))
+            Ok(TransformChoice::Head(Arc::new(head)))
         }
     }
 }
@@ -139,15 +139,18 @@ pub fn run(index: &Path, args: Args) -> Result<ExitCode> {
         batch_size: args
             .batch_size
             .unwrap_or_else(|| embedder.backend().preferred_batch_size()),
-        cancel: Some(cancel),
         search: SearchSettings {
-            head,
+            transform: head,
             ..SearchSettings::default()
         },
         ..BuildOptions::default()
     };
     let bar = progress_bar();
-    let result = build_index(&catalog, &embedder, index, &opts, &bar);
+    let progress = BarProgress {
+        bar: &bar,
+        cancel: Some(&cancel),
+    };
+    let result = build_index(&catalog, &embedder, index, &opts, &progress);
     bar.finish_and_clear();
     let report = match result {
         Err(lookalike::Error::Interrupted) => {

@@ -51,6 +51,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "training": h.info.training,
         })
     });
+    let (layout, search) = (index.row_layout(), index.search_layout());
     let info = json!({
         "products": index.len(),
         "labelled": labelled,
@@ -64,8 +65,10 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "output": m.embedder.output,
             "taps": m.embedder.taps,
         },
-        "dims": { "cnn": m.cnn_dim, "colour": m.colour_dim, "taps": m.tap_dim },
-        "search_dims": { "shape": m.search_cnn_dim, "colour": m.search_dim() - m.search_cnn_dim },
+        "dims": { "cnn": layout.cnn, "colour": layout.colour, "taps": layout.taps,
+                  "head_colour": layout.head_colour },
+        "transform": index.transform().name(),
+        "search_dims": { "shape": search.shape, "colour": search.colour },
         "head": head,
         "colour": m.embedder.colour,
         "head_colour": m.embedder.head_colour,
@@ -89,19 +92,25 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         lookalike::embedding::backend::current()
     );
     println!(
-        "dimensions  {} cnn + {} colour + {} taps (pooled {}{})",
-        m.cnn_dim,
-        m.colour_dim,
-        m.tap_dim,
+        "dimensions  {} cnn + {} colour + {} taps (pooled {}){}",
+        layout.cnn,
+        layout.colour,
+        layout.taps,
         if m.embedder.taps.is_empty() {
             "none".to_string()
         } else {
             m.embedder.taps.join(", ")
         },
         match &m.embedder.head_colour {
-            Some(c) => format!("; then {} head colour values, {c}", c.dim()),
+            Some(c) => format!(" + {} head colour ({c})", layout.head_colour),
             None => String::new(),
         }
+    );
+    println!(
+        "search      {} rows of {} shape + {} colour",
+        index.transform().name(),
+        search.shape,
+        search.colour
     );
     match index.head() {
         Some(h) => println!(

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use lookalike::index::writer::recommit_with_head;
-use lookalike::index::HeadChoice;
+use lookalike::index::writer::recommit;
+use lookalike::index::TransformChoice;
 use lookalike::training::{train, Dataset, Phase, TrainOptions};
 use lookalike::Index;
 
@@ -178,9 +178,9 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let attached = if args.no_attach {
         None
     } else {
-        Some(recommit_with_head(
+        Some(recommit(
             index_dir,
-            HeadChoice::Use(Arc::new(report.head.clone())),
+            TransformChoice::Head(Arc::new(report.head.clone())),
         )?)
     };
     if args.json {

@@ -1,8 +1,10 @@
 //! Printing helpers shared by the commands.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use lookalike::Progress;
 
 /// A progress bar with rate and ETA on stderr (hidden when not a terminal).
 pub fn progress_bar() -> ProgressBar {
@@ -14,6 +16,31 @@ pub fn progress_bar() -> ProgressBar {
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// The library's progress reports drawn on `bar`; cancelled once `cancel`
+/// is set (by the Ctrl-C handler).
+pub struct BarProgress<'a> {
+    pub bar: &'a ProgressBar,
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl Progress for BarProgress<'_> {
+    fn stage(&self, name: &str, total: Option<u64>) {
+        self.bar.set_message(name.to_string());
+        if let Some(total) = total {
+            self.bar.set_length(total);
+            self.bar.set_position(0);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
 }
 
 /// Cuts `s` to `max` characters, with an ellipsis.

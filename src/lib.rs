@@ -30,6 +30,8 @@ pub mod index;
 pub mod search;
 pub mod server;
 pub mod split;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod training;
 pub mod vector;
 

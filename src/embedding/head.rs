@@ -663,7 +663,7 @@ pub fn builtin_kaggle(model: &str) -> Result<Option<Head>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::training::model::tests::{fingerprint, small_options, synthetic};
+    use crate::test_support::{fingerprint, small_options, synthetic};
     use crate::training::train;
 
     fn trained() -> Head {

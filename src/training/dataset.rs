@@ -184,7 +184,7 @@ impl<'a> Dataset<'a> {
 
 #[cfg(test)]
 mod tests {
-    use crate::training::model::tests::synthetic;
+    use crate::test_support::synthetic;
 
     #[test]
     fn photos_join_the_training_rows_with_a_set_of_types() {

@@ -337,3 +337,95 @@ impl Net {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedding::head::Head;
+    use crate::embedding::ColourSpec;
+    use crate::test_support::{fingerprint, small_options, synthetic_rows};
+    use crate::training::fit::{fit, Pass, Phase, Progress};
+
+    /// Training's network (candle) and the head that search applies (plain
+    /// Rust, from [`Net::head_weights`]) give the same parts for the same
+    /// rows, on a trained network with a colour branch and a head colour
+    /// descriptor (so that both of the input's slices are exercised).
+    ///
+    /// Tolerance: the parts are unit vectors, so every value is in `-1..=1`.
+    /// The two differ only in rounding: candle's matrix products and the
+    /// head's dot products add the same f32 terms in another order (at most
+    /// 24 terms here, so about `24 * 6e-8` relative error each), and
+    /// candle's `unit` adds 1e-6 to the norm where the head divides by the
+    /// norm itself. Measured: 1.8e-6 at worst, so 1e-5 leaves a margin; a
+    /// real mismatch (a wrong slice, a missing bias, weights swapped) moves
+    /// values by 0.01 or more.
+    #[test]
+    fn the_network_and_the_head_give_the_same_numbers() -> Result<()> {
+        let data = synthetic_rows(300, true);
+        let embedder = EmbedderFingerprint {
+            head_colour: Some(ColourSpec {
+                l_bins: 1,
+                ab_bins: 2,
+                ..Default::default()
+            }),
+            ..fingerprint("m")
+        };
+        // No instance part: it is the head's own (a PCA), not the network's.
+        let opts = TrainOptions {
+            instance_dim: 0,
+            ..small_options()
+        };
+        let config = NetConfig::new(&data, &embedder, &opts);
+        assert!(config.main_input < config.input_dim && config.colour_hidden_dim > 0);
+        let pass = Pass {
+            phase: Phase::Refit,
+            rows: &data.train,
+            validation: None,
+            epochs: 2,
+        };
+        let progress = &mut Progress {
+            on_epoch: &mut |_| {},
+            on_step: &mut |_, _, _| {},
+        };
+        let fitted = fit(&data, &config, &opts, pass, progress)?;
+        let info = Head::describe(
+            embedder,
+            config.head_dims(),
+            data.tap_dim,
+            (0, 0.0),
+            config.scale,
+            data.tasks.iter().map(|t| t.spec.clone()).collect(),
+            serde_json::Value::Null,
+        );
+        let weights = HeadWeights {
+            mean: fitted.standard.mean.clone(),
+            std: fitted.standard.std.clone(),
+            ..fitted.net.head_weights()?
+        };
+        let head = Head::new(info, weights)?;
+
+        let rows = &data.test;
+        let x = fitted.standard.batch(&data, rows)?;
+        let parts = fitted.net.forward(&x, None)?;
+        let (shape, colour) = candle(|| {
+            Ok((
+                parts.shape.to_vec2::<f32>()?,
+                parts.colour.to_vec2::<f32>()?,
+            ))
+        })?;
+        let mut worst = 0f32;
+        for (i, &r) in rows.iter().enumerate() {
+            let applied = head.apply(data.row(r));
+            let net: Vec<f32> = shape[i].iter().chain(&colour[i]).copied().collect();
+            assert_eq!(applied.len(), net.len());
+            for (a, b) in applied.iter().zip(&net) {
+                worst = worst.max((a - b).abs());
+            }
+        }
+        assert!(
+            worst < 1e-5,
+            "Net::forward and Head::apply differ by {worst}"
+        );
+        Ok(())
+    }
+}

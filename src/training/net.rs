@@ -346,6 +346,24 @@ mod tests {
     use crate::test_support::{fingerprint, small_options, synthetic_rows};
     use crate::training::fit::{fit, Pass, Phase, Progress};
 
+    /// A layer refuses rows of the wrong length with an error that says so,
+    /// rather than candle's message from deep inside the product.
+    #[test]
+    fn a_dense_layer_checks_its_input() -> Result<()> {
+        let dense = Dense::new(&mut SplitMix64(1), 4, 2)?;
+        let ok = candle(|| Tensor::zeros((3, 4), candle_core::DType::F32, &Device::Cpu))?;
+        assert_eq!(dense.forward(&ok)?.dims(), [3, 2]);
+        let wrong = candle(|| Tensor::zeros((3, 5), candle_core::DType::F32, &Device::Cpu))?;
+        for result in [dense.forward(&wrong), dense.forward_data(&wrong)] {
+            let e = result.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                e.contains("rows of 4 values") && e.contains("[3, 5]"),
+                "{e}"
+            );
+        }
+        Ok(())
+    }
+
     /// Training's network (candle) and the head that search applies (plain
     /// Rust, from [`Net::head_weights`]) give the same parts for the same
     /// rows, on a trained network with a colour branch and a head colour

@@ -29,9 +29,12 @@ pub mod imaging;
 pub mod index;
 pub mod layout;
 pub mod progress;
+pub mod rng;
 pub mod search;
 pub mod server;
 pub mod split;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod training;
 pub mod transform;
 pub mod vector;

@@ -119,6 +119,23 @@ impl HeadInfo {
     }
 }
 
+/// The sizes of a head's layers, as training chose them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeadDims {
+    /// Hidden layer width.
+    pub hidden: usize,
+    /// Colour branch width (0: no branch).
+    pub colour_hidden: usize,
+    /// Learned shape part.
+    pub shape: usize,
+    /// Learned colour part.
+    pub colour: usize,
+    /// Instance part (0: none).
+    pub instance: usize,
+    /// Share of the shape part's squared norm given to the instance part.
+    pub instance_weight: f32,
+}
+
 /// A loaded head.
 #[derive(Debug, Clone)]
 pub struct Head {
@@ -608,27 +625,25 @@ impl Head {
     /// hidden, shape and colour lengths, `tap_dim` the taps part's length.
     pub fn describe(
         embedder: EmbedderFingerprint,
-        dims: [usize; 5],
-        tap_dim: usize,
-        instance: (usize, f32),
+        layout: RowLayout,
+        dims: HeadDims,
         scale: f32,
         tasks: Vec<TaskSpec>,
         training: serde_json::Value,
     ) -> HeadInfo {
-        let cnn_dim = embedder.cnn_dim;
         HeadInfo {
             format: FORMAT.into(),
             version: VERSION,
             embedder,
-            input_dim: dims[0],
-            hidden_dim: dims[1],
-            colour_hidden_dim: dims[2],
-            shape_dim: dims[3],
-            colour_dim: dims[4],
-            instance_dim: instance.0,
-            instance_weight: instance.1,
-            cnn_dim,
-            tap_dim,
+            input_dim: layout.dim(),
+            hidden_dim: dims.hidden,
+            colour_hidden_dim: dims.colour_hidden,
+            shape_dim: dims.shape,
+            colour_dim: dims.colour,
+            instance_dim: dims.instance,
+            instance_weight: dims.instance_weight,
+            cnn_dim: layout.cnn,
+            tap_dim: layout.taps + layout.head_colour,
             scale,
             tasks,
             training,
@@ -658,7 +673,7 @@ pub fn builtin_kaggle(model: &str) -> Result<Option<Head>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::training::model::tests::{fingerprint, small_options, synthetic};
+    use crate::test_support::{fingerprint, small_options, synthetic};
     use crate::training::train;
 
     fn trained() -> Head {

@@ -83,7 +83,7 @@ pub(crate) mod tests {
     use crate::index::writer::{commit, TransformChoice, WriteLock};
     use crate::index::{Index, ProductRecord, SearchSettings};
     use crate::search::{search, Metric, Query, SearchRequest};
-    use crate::training::model::tests::{fingerprint, small_options, synthetic};
+    use crate::test_support::{fingerprint, small_options, synthetic};
     use crate::training::train;
 
     /// The synthetic training rows as an index with a head trained on them;

@@ -553,9 +553,9 @@ fn floor(lowers: impl Iterator<Item = TopK>, k: usize) -> f32 {
 mod tests {
     use super::*;
     use crate::catalog::Labels;
-    use crate::eval::sample::SplitMix64;
     use crate::index::writer::{commit, WriteLock};
     use crate::index::{PcaSettings, ProductRecord, SearchSettings, TransformChoice};
+    use crate::rng::SplitMix64;
 
     /// Writes an index of `n` random unit rows (cnn 48 | colour 16).
     pub(crate) fn random_index(

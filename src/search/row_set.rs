@@ -47,7 +47,7 @@ impl RowSet {
             // Rows past `other`'s end are not in it.
             let first = other.len.div_ceil(64);
             self.words[first..].iter_mut().for_each(|w| *w = 0);
-            if other.len % 64 != 0 {
+            if !other.len.is_multiple_of(64) {
                 self.words[first - 1] &= (1 << (other.len % 64)) - 1;
             }
         }

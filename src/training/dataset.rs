@@ -1,5 +1,6 @@
 //! Training data: the index's stored rows and their labels, split by id.
 
+use crate::layout::RowLayout;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -58,6 +59,22 @@ pub struct Dataset<'a> {
 }
 
 impl<'a> Dataset<'a> {
+    /// The layout of its rows, made by `embedder` (which says how long the
+    /// CNN part and the head colour descriptor are; `tap_dim` holds the
+    /// taps and the head colour, as an index manifest's does).
+    pub fn row_layout(&self, embedder: &crate::embedding::EmbedderFingerprint) -> RowLayout {
+        let head_colour = embedder.head_colour_dim();
+        RowLayout {
+            cnn: embedder.cnn_dim,
+            colour: self
+                .dim
+                .saturating_sub(embedder.cnn_dim)
+                .saturating_sub(self.tap_dim),
+            taps: self.tap_dim.saturating_sub(head_colour),
+            head_colour,
+        }
+    }
+
     /// Reads the rows and labels of `index`.
     pub fn from_index(index: &'a Index) -> Result<Dataset<'a>> {
         let n = index.len();
@@ -120,7 +137,7 @@ impl<'a> Dataset<'a> {
         }
         Ok(Dataset {
             rows: Cow::Borrowed(index.vectors()),
-            dim: index.dim(),
+            dim: index.row_layout().dim(),
             tap_dim: index.manifest().tap_dim,
             train,
             validation,
@@ -184,7 +201,7 @@ impl<'a> Dataset<'a> {
 
 #[cfg(test)]
 mod tests {
-    use crate::training::model::tests::synthetic;
+    use crate::test_support::synthetic;
 
     #[test]
     fn photos_join_the_training_rows_with_a_set_of_types() {

@@ -1,4 +1,5 @@
-//! `lookalike train`: learns a [`Head`] from the catalogue's labels.
+//! `lookalike train`: learns a [`Head`](crate::embedding::head::Head) from
+//! the catalogue's labels.
 //!
 //! The head reads the rows already stored in the index (no re-embedding) and
 //! is trained with candle's autodiff as a multi-task cosine classifier
@@ -10,21 +11,46 @@
 //! classifiers for recognition.
 //!
 //! * [`dataset`]: rows and labels from the index, the split by id;
-//! * [`model`]: the network, its initialisation and the training loop (two
-//!   passes: early stopping, then the refit);
+//! * [`photos`]: shopper photos as training rows, with seeded variants;
+//! * `options`: [`TrainOptions`] and their checks;
+//! * `standardise`: the rows' per-value mean and deviation;
+//! * `net`: the network, block by block (`Dense` layers, the colour branch,
+//!   cosine classifiers), and its seeded initialisation;
+//! * `loss`: the multi-task loss of a batch, photo rows included;
+//! * `fit`: one pass of training, epoch by epoch, with early stopping;
+//! * `train`: [`train`] itself: the two passes (early stopping, then the
+//!   refit) and the head file made from them;
 //! * `optimiser`: AdamW and the weight average, fused into one pass;
 //! * `data_linear`: the first layers' product, without the data's gradient;
-//! * [`photos`]: shopper photos as training rows, with seeded variants;
 //! * [`step_bench`]: one training step timed both ways, for `lookalike bench`.
 
 mod data_linear;
 pub mod dataset;
-pub mod model;
+mod fit;
+mod loss;
+mod net;
 mod optimiser;
+mod options;
 pub mod photos;
+mod standardise;
 pub mod step_bench;
+mod train;
 
 pub use crate::split::is_test_id;
 pub use dataset::Dataset;
-pub use model::{train, EpochStats, Phase, TrainOptions, TrainReport};
+pub use fit::{EpochStats, Phase};
+pub use options::TrainOptions;
 pub use step_bench::{bench_training_step, StepBench};
+pub use train::{train, TrainReport};
+
+use crate::error::{Error, Result};
+
+/// candle's error as the crate's, saying it came from training.
+fn candle_err(e: candle_core::Error) -> Error {
+    Error::Model(format!("training: {e}"))
+}
+
+/// Runs candle operations, their error as the crate's.
+fn candle<T>(f: impl FnOnce() -> candle_core::Result<T>) -> Result<T> {
+    f().map_err(candle_err)
+}

@@ -11,9 +11,9 @@ use rayon::prelude::*;
 use crate::embedding::Embedder;
 use crate::error::{IoResultExt, Result};
 use crate::eval::photos::{kind_types, ShopperPhoto};
-use crate::eval::sample::SplitMix64;
 use crate::imaging::{decode, locate_product, DecodeLimits, Region, RgbImage, Scene};
 use crate::index::Index;
+use crate::rng::SplitMix64;
 use crate::search::{embed_photo_query, embed_query_image};
 
 /// Most variants per photo: as uploaded, mirrored, and two jittered boxes.

@@ -11,11 +11,11 @@ use candle_nn::Optimizer;
 use serde::Serialize;
 
 use super::data_linear::DataLinear;
-use super::model::uniform;
+use super::net::uniform;
 use super::optimiser::{AdamWConfig, Optimiser};
 use crate::bench::Latency;
 use crate::error::{Error, Result};
-use crate::eval::sample::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Step times of the two ways.
 #[derive(Debug, Clone, Serialize)]
@@ -54,7 +54,7 @@ fn weights(seed: u64) -> Result<Vec<Var>> {
         (CLASSES, HIDDEN + COLOUR_HIDDEN),
     ]
     .into_iter()
-    .map(|(o, i)| uniform(&mut rng, o, i, i))
+    .map(|(o, i)| uniform(&mut rng, &[o, i], i))
     .collect()
 }
 
@@ -62,7 +62,7 @@ fn weights(seed: u64) -> Result<Vec<Var>> {
 /// targets.
 fn batch(rows: usize) -> Result<(Tensor, Tensor)> {
     let mut rng = SplitMix64(1);
-    let x = uniform(&mut rng, rows, MAIN + BRANCH, 1)?;
+    let x = uniform(&mut rng, &[rows, MAIN + BRANCH], 1)?;
     let t: Vec<u32> = (0..rows).map(|_| rng.below(CLASSES) as u32).collect();
     let targets = Tensor::from_vec(t, rows, &Device::Cpu).map_err(err)?;
     Ok((x.as_tensor().clone(), targets))

@@ -155,7 +155,7 @@ impl Projection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::sample::SplitMix64;
+    use crate::rng::SplitMix64;
 
     #[test]
     fn recovers_a_low_rank_subspace_and_round_trips() {

@@ -6,7 +6,7 @@
 use lookalike::embedding::{colour_descriptor, ColourSpec};
 use lookalike::eval::{evaluate, EvalOptions};
 use lookalike::imaging::{decode_file, fit};
-use lookalike::index::{format::Manifest, writer, Index};
+use lookalike::index::{commit, Index, Manifest, WriteLock};
 use lookalike::search::SearchRequest;
 use rayon::prelude::*;
 
@@ -56,12 +56,12 @@ fn main() -> anyhow::Result<()> {
             cnn
         })
         .collect();
-    let lock = writer::WriteLock::acquire(&out)?;
+    let lock = WriteLock::acquire(&out)?;
     let mut manifest: Manifest = m.clone();
     manifest.colour_dim = spec.dim();
     manifest.embedder.colour = spec;
     let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
-    writer::commit(&lock, manifest, &refs, src.products(), &Default::default())?;
+    commit(&lock, manifest, &refs, src.products(), &Default::default())?;
     drop(lock);
     let idx = Index::open(&out)?;
     for w in [0.0f32, 0.2, 0.3, 0.4, 0.5, 0.6] {

@@ -4,7 +4,7 @@
 //!     cargo run --release --example pca_ablation -- INDEX
 
 use lookalike::eval::{evaluate, EvalOptions};
-use lookalike::index::{writer, Index};
+use lookalike::index::{commit, Index, WriteLock};
 use lookalike::search::SearchRequest;
 use lookalike::vector::{dot, l2_normalise};
 use nalgebra::{DMatrix, SymmetricEigen};
@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
             })
             .collect();
         let out = std::path::PathBuf::from(format!("/tmp/pca-{d}-{alpha}"));
-        let lock = writer::WriteLock::acquire(&out)?;
+        let lock = WriteLock::acquire(&out)?;
         let mut man = m.clone();
         man.cnn_dim = d;
         let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
             transform: lookalike::index::TransformChoice::Raw,
             ..Default::default()
         };
-        writer::commit(&lock, man, &refs, src.products(), &raw)?;
+        commit(&lock, man, &refs, src.products(), &raw)?;
         drop(lock);
         let idx = Index::open(&out)?;
         for w in [0.0f32, 0.3, 0.4, 0.5] {

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use lookalike::eval::sample::{stratified_sample, SEED};
 use lookalike::eval::{rank_metrics, MeanMetrics};
+use lookalike::eval::{stratified_sample, SEED};
 use lookalike::vector::dot;
 use lookalike::Index;
 use rayon::prelude::*;

@@ -12,7 +12,7 @@
 //!   updated incrementally;
 //! * [`search`]: exact top-k with filters on labels, cosine or Euclidean;
 //! * [`eval`]: the retrieval-quality protocol of the shared dataset;
-//! * [`bench`]: throughput and latency figures;
+//! * [`mod@bench`]: throughput and latency figures;
 //! * [`training`]: learning a head from the labels (`lookalike train`);
 //! * [`server`]: the HTTP API and web page (`lookalike serve`).
 //!
@@ -31,10 +31,12 @@ pub mod layout;
 pub mod progress;
 pub mod rng;
 pub mod search;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod split;
-#[cfg(test)]
+#[cfg(all(test, feature = "training"))]
 pub(crate) mod test_support;
+#[cfg(feature = "training")]
 pub mod training;
 pub mod transform;
 pub mod vector;

@@ -2,11 +2,15 @@
 //! small synthetic training problem that a head learns in well under a
 //! second.
 
-use crate::embedding::head::{Part, TaskSpec};
-use crate::embedding::EmbedderFingerprint;
+use std::sync::Arc;
+
+use crate::catalog::Labels;
+use crate::embedding::{EmbedderFingerprint, Part, TaskSpec};
+use crate::index::format::test_manifest;
+use crate::index::{commit, Index, ProductRecord, SearchSettings, TransformChoice, WriteLock};
 use crate::rng::SplitMix64;
 use crate::training::dataset::Task;
-use crate::training::{Dataset, TrainOptions};
+use crate::training::{train, Dataset, TrainOptions};
 
 /// The fingerprint of a made-up embedder called `model`: 12 CNN values and
 /// the default colour descriptor.
@@ -90,4 +94,43 @@ pub(crate) fn small_options() -> TrainOptions {
         learning_rate: 1e-2,
         ..TrainOptions::default()
     }
+}
+
+/// The synthetic training rows as an index with a head trained on them;
+/// every 10th product has no labels.
+pub(crate) fn labelled_index(dir: &std::path::Path) -> Index {
+    let data = synthetic(300);
+    let opts = crate::training::TrainOptions {
+        epochs: 8,
+        ..small_options()
+    };
+    let head = train(&data, &fingerprint("m"), &opts, |_| {}, |_, _, _| {})
+        .expect("train")
+        .head;
+    let products: Vec<ProductRecord> = (0..300)
+        .map(|i| {
+            let mut labels = Labels::default();
+            if i % 10 != 3 {
+                labels.set("articleType", ["a", "b", "c"][i % 3]);
+                labels.set("baseColour", ["red", "blue"][(i / 3) % 2]);
+            }
+            ProductRecord {
+                id: format!("p{i}"),
+                hash: format!("{i:064x}"),
+                image: format!("{i}.png").into(),
+                labels,
+            }
+        })
+        .collect();
+    let embedder = serde_json::to_value(fingerprint("m")).expect("fingerprint");
+    let manifest = test_manifest(12, 4, embedder, &["articleType", "baseColour"]);
+    let rows: Vec<&[f32]> = data.rows.chunks(data.dim).collect();
+    let settings = SearchSettings {
+        transform: TransformChoice::Head(Arc::new(head)),
+        ..SearchSettings::default()
+    };
+    let lock = WriteLock::acquire(dir).expect("lock");
+    commit(&lock, manifest, &rows, &products, &settings).expect("commit");
+    drop(lock);
+    Index::open(dir).expect("open")
 }

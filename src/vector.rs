@@ -50,7 +50,7 @@ kernel!(
 
 /// Dot product of i16 `a` with i8 `b` over the common length, exact in i32
 /// as long as `len * 2^15 * 2^7` fits (callers bound `a`'s values by the
-/// length; see [`crate::index::search_rows::QueryCodes`]). The AVX2 copy
+/// length; see `QueryCodes`). The AVX2 copy
 /// multiplies 16 pairs and adds them pairwise in one instruction
 /// (`vpmaddwd`), about three times fewer operations than converting the i8
 /// codes to f32.

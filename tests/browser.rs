@@ -6,6 +6,7 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them);
 //! without them the test says so and skips.
+#![cfg(feature = "server")]
 
 mod common;
 

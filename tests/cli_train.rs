@@ -1,6 +1,7 @@
 //! `lookalike train` end to end on real catalogue images: one epoch on a few
 //! hundred products, then search, recognition (CLI and API), incremental
 //! updates that keep the head, and the errors for a head that does not fit.
+#![cfg(all(feature = "server", feature = "training"))]
 
 mod common;
 

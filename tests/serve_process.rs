@@ -1,6 +1,7 @@
 //! `lookalike serve` as a process: it picks up an index that `lookalike
 //! index` updates while clients keep searching (none of their requests
 //! fails), reopens on SIGHUP, and exits cleanly on SIGTERM.
+#![cfg(feature = "server")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The HTTP API against the real router, on an index of real catalogue
 //! images: search by upload, similar by id, browsing, facets, images, every
 //! error status, path traversal, and index reload while serving.
+#![cfg(feature = "server")]
 
 mod common;
 

@@ -24,7 +24,7 @@ pub struct StylesCsv {
     pub report: IngestReport,
 }
 
-/// Reads a styles CSV from a file. See [`parse_styles_csv`].
+/// Reads a styles CSV from a file. See `parse_styles_csv`.
 pub fn read_styles_csv(path: &Path) -> Result<StylesCsv> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)

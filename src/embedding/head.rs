@@ -670,7 +670,7 @@ pub fn builtin_kaggle(model: &str) -> Result<Option<Head>> {
     Head::from_bytes(bytes, Path::new(name)).map(Some)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "training"))]
 mod tests {
     use super::*;
     use crate::test_support::{fingerprint, small_options, synthetic};

@@ -1,26 +1,27 @@
 //! Embeddings: image -> CNN feature vector + colour descriptor.
 //!
 //! An [`Embedding`] has two unit-length parts: `cnn` (shape and category,
-//! from the model in [`spec`]) and `colour` (from [`colour`]). They are kept
+//! from the model in `spec`) and `colour` (from `colour`). They are kept
 //! apart so that search can weigh them at query time and explain each score.
 //! Two more parts, `taps` (pooled intermediate feature maps) and
 //! `head_colour` (a finer banded colour descriptor), are stored for a
 //! trained head to read; search without a head does not use them. The
-//! order of the parts in a stored row is [`RowLayout`](crate::layout::RowLayout)'s.
+//! order of the parts in a stored row is [`crate::layout::RowLayout`]'s.
 
-pub mod backend;
-pub mod cnn;
-pub mod colour;
-pub mod head;
+mod backend;
+mod cnn;
+mod colour;
+mod head;
 #[cfg(feature = "ort")]
-pub mod ort_backend;
-pub mod spec;
+mod ort_backend;
+mod spec;
 
 use serde::{Deserialize, Serialize};
 
-pub use backend::Backend;
+pub use backend::{current as current_backend, Backend, ENV_VAR as ONNXRUNTIME_ENV_VAR};
 pub use cnn::{CnnFeatures, CnnModel};
 pub use colour::{colour_descriptor, ColourSpec, ProductPixels};
+pub use head::{builtin_kaggle, Guess, Head, HeadDims, HeadInfo, HeadWeights, Part, TaskSpec};
 pub use spec::{parse_input_size, ModelSpec, TensorLayout};
 
 use crate::error::Result;

@@ -8,10 +8,10 @@
 //! Queries with no relevant item in the corpus are left out of that
 //! relevance's mean (they have no defined AP or NDCG).
 
-pub mod instance;
-pub mod metrics;
-pub mod photos;
-pub mod sample;
+mod instance;
+mod metrics;
+mod photos;
+mod sample;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,7 +19,12 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde::Serialize;
 
+pub use instance::{instance_recall, photos_in, InstanceReport};
 pub use metrics::{rank_metrics, MeanMetrics, RankMetrics};
+pub use photos::{
+    evaluate_photos, kind_types, shopper_photos, KindReport, ShopperPhoto, ShopperReport, KINDS,
+};
+pub use sample::{stratified_sample, SEED};
 
 use crate::error::{Error, Result};
 use crate::index::Index;

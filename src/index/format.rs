@@ -42,7 +42,7 @@ pub const LOCK: &str = "LOCK";
 /// The index's table of contents.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
-    /// Always [`FORMAT_NAME`].
+    /// Always `FORMAT_NAME`.
     pub format: String,
     /// Layout version, [`FORMAT_VERSION`].
     pub version: u32,

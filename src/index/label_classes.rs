@@ -10,13 +10,13 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::embedding::head::{Head, Part};
+use crate::embedding::{Head, Part};
 use crate::index::ProductRecord;
 
 /// The class of every product in one head task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskClasses {
-    /// Index of the task in the head's [`crate::embedding::head::HeadInfo::tasks`].
+    /// Index of the task in the head's [`crate::embedding::HeadInfo::tasks`].
     pub task: usize,
     /// Class index per row.
     pub class: Vec<u16>,

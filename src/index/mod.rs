@@ -2,22 +2,24 @@
 //! labels, and the fingerprint of the model that made them.
 //!
 //! * [`format`]: the files and the manifest;
-//! * [`writer`]: atomic commits under a write lock;
-//! * [`reader`]: [`Index`], the read side;
-//! * [`payload`]: label posting lists for filters;
-//! * [`journal`]: resume after interruption;
-//! * [`build`]: the indexing pipeline, incremental.
+//! * `writer`: atomic commits under a write lock;
+//! * `reader`: [`Index`], the read side;
+//! * `payload`: label posting lists for filters;
+//! * `journal`: resume after interruption;
+//! * `build`: the indexing pipeline, incremental.
 
-pub mod build;
-pub mod format;
-pub mod journal;
-pub mod label_classes;
-pub mod payload;
-pub mod reader;
-pub mod search_rows;
-pub mod writer;
+mod build;
+pub(crate) mod format;
+mod journal;
+pub(crate) mod label_classes;
+pub(crate) mod payload;
+mod reader;
+pub(crate) mod search_rows;
+mod writer;
 
 pub use build::{build_index, BuildOptions, BuildReport, StageTimes};
-pub use format::{Manifest, ProductRecord};
-pub use reader::Index;
-pub use writer::{PcaSettings, SearchSettings, TransformChoice};
+pub use format::{Component, Manifest, ProductRecord, FORMAT_VERSION};
+pub use label_classes::LabelClasses;
+pub use payload::PayloadIndex;
+pub use reader::{read_manifest, Index};
+pub use writer::{commit, recommit, PcaSettings, SearchSettings, TransformChoice, WriteLock};

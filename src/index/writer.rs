@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::format::{self, Component, Manifest, ProductRecord};
 use super::search_rows;
-use crate::embedding::head::Head;
+use crate::embedding::Head;
 use crate::error::{Error, IoResultExt, Result};
 use crate::layout::check_dim;
 use crate::transform::{Projection, SearchTransform};
@@ -116,7 +116,7 @@ impl TransformChoice {
                 return Ok(TransformChoice::Keep);
             }
         }
-        let Some(head) = crate::embedding::head::builtin_kaggle(&embedder.model)? else {
+        let Some(head) = crate::embedding::builtin_kaggle(&embedder.model)? else {
             return Ok(TransformChoice::Keep);
         };
         let labelled = head
@@ -394,7 +394,7 @@ mod tests {
 
     #[test]
     fn auto_keeps_a_fitting_head_and_replaces_a_stale_one() {
-        let builtin = crate::embedding::head::builtin_kaggle("efficientnet-lite0")
+        let builtin = crate::embedding::builtin_kaggle("efficientnet-lite0")
             .expect("shipped head")
             .expect("this build ships a head");
         let features = builtin.info.embedder.clone();

@@ -77,8 +77,6 @@ pub fn blend(
 mod tests {
     use super::*;
     use crate::index::label_classes::TaskClasses;
-    use crate::search::label_prior::tests::labelled_index;
-    use crate::search::{recognition, search, Filter, Metric, Query, SearchRequest};
 
     fn classes() -> LabelClasses {
         // One task of 3 classes over 4 rows; row 3 has no label.
@@ -125,8 +123,11 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "training")]
     #[test]
     fn a_search_recognises_with_its_nearest_products_whatever_the_filters() {
+        use crate::search::{recognition, search, Filter, Metric, Query, SearchRequest};
+        use crate::test_support::labelled_index;
         let dir = tempfile::tempdir().expect("tempdir");
         let index = labelled_index(dir.path());
         let (head, classes) = (

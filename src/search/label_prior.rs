@@ -34,7 +34,7 @@ pub fn lifted(s: f32, lift: f32) -> f32 {
 
 impl<'a> LabelPrior<'a> {
     /// The term for a query whose class probabilities (per head task, see
-    /// [`crate::embedding::head::Head::probabilities`]) are `probs`; `None`
+    /// [`crate::embedding::Head::probabilities`]) are `probs`; `None`
     /// when `weight` is 0 or the index has no head.
     pub fn new(index: &'a Index, probs: &[Vec<f32>], weight: f32) -> Option<LabelPrior<'a>> {
         let classes = index.label_classes()?;
@@ -74,56 +74,10 @@ impl<'a> LabelPrior<'a> {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use std::sync::Arc;
-
-    use crate::catalog::Labels;
-    use crate::index::format::test_manifest;
-    use crate::index::writer::{commit, TransformChoice, WriteLock};
-    use crate::index::{Index, ProductRecord, SearchSettings};
+#[cfg(all(test, feature = "training"))]
+mod tests {
     use crate::search::{search, Metric, Query, SearchRequest};
-    use crate::test_support::{fingerprint, small_options, synthetic};
-    use crate::training::train;
-
-    /// The synthetic training rows as an index with a head trained on them;
-    /// every 10th product has no labels.
-    pub(crate) fn labelled_index(dir: &std::path::Path) -> Index {
-        let data = synthetic(300);
-        let opts = crate::training::TrainOptions {
-            epochs: 8,
-            ..small_options()
-        };
-        let head = train(&data, &fingerprint("m"), &opts, |_| {}, |_, _, _| {})
-            .expect("train")
-            .head;
-        let products: Vec<ProductRecord> = (0..300)
-            .map(|i| {
-                let mut labels = Labels::default();
-                if i % 10 != 3 {
-                    labels.set("articleType", ["a", "b", "c"][i % 3]);
-                    labels.set("baseColour", ["red", "blue"][(i / 3) % 2]);
-                }
-                ProductRecord {
-                    id: format!("p{i}"),
-                    hash: format!("{i:064x}"),
-                    image: format!("{i}.png").into(),
-                    labels,
-                }
-            })
-            .collect();
-        let embedder = serde_json::to_value(fingerprint("m")).expect("fingerprint");
-        let manifest = test_manifest(12, 4, embedder, &["articleType", "baseColour"]);
-        let rows: Vec<&[f32]> = data.rows.chunks(data.dim).collect();
-        let settings = SearchSettings {
-            transform: TransformChoice::Head(Arc::new(head)),
-            ..SearchSettings::default()
-        };
-        let lock = WriteLock::acquire(dir).expect("lock");
-        commit(&lock, manifest, &rows, &products, &settings).expect("commit");
-        drop(lock);
-        Index::open(dir).expect("open")
-    }
+    use crate::test_support::labelled_index;
 
     #[test]
     fn labels_lift_what_the_query_looks_like_and_scores_add_up() {

@@ -16,22 +16,22 @@
 //! exactly for the hits. Filters become a row bitset first, so a filtered
 //! search returns k hits whenever at least k rows match.
 //!
-//! With a head, the cosine also gets a label term ([`label_prior`]): exact
+//! With a head, the cosine also gets a label term (`label_prior`): exact
 //! per row, so it adds to both bounds and the result stays exact. The same
 //! pass also finds the query's nearest products by looks among all rows,
 //! whatever the filters, for the catalogue's vote on what the query is
-//! ([`catalogue_vote`]): each row's two dot products are computed once and
+//! (`catalogue_vote`): each row's two dot products are computed once and
 //! serve both rankings.
 
-pub mod browse;
-pub mod catalogue_vote;
-pub mod filter;
-pub mod label_prior;
-pub mod metric;
+mod browse;
+mod catalogue_vote;
+pub(crate) mod filter;
+pub(crate) mod label_prior;
+mod metric;
 mod query_image;
 mod response;
 mod row_set;
-pub mod topk;
+mod topk;
 
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ use serde::Serialize;
 pub use browse::{browse, Page, NAME_FIELD};
 pub use catalogue_vote::DEFAULT_VOTE_WEIGHT;
 pub use filter::Filter;
-pub use label_prior::LabelPrior;
+use label_prior::LabelPrior;
 pub use metric::{Metric, Scored};
 pub use query_image::{
     embed_photo_query, embed_query_image, embed_upload, ImageSize, QueryImage, QueryRegion,
@@ -90,11 +90,11 @@ pub struct SearchRequest {
     pub metric: Metric,
     /// Weight of the colour part in `0..=1`.
     pub colour_weight: f32,
-    /// Weight of the catalogue's labels in `0..=1` (see [`label_prior`]);
+    /// Weight of the catalogue's labels in `0..=1` (see `label_prior`);
     /// used with a head and the cosine metric only.
     pub label_weight: f32,
     /// Share of the catalogue's vote in what the query is recognised as, in
-    /// `0..=1` (see [`catalogue_vote`]); used with a head only.
+    /// `0..=1` (see `catalogue_vote`); used with a head only.
     pub vote_weight: f32,
 }
 
@@ -307,7 +307,7 @@ fn neighbours(near: &[Candidate]) -> Vec<(f32, usize)> {
 
 /// What the index's head recognises in a query: per label field, the most
 /// likely classes, best first.
-pub type Recognition = Vec<(String, Vec<crate::embedding::head::Guess>)>;
+pub type Recognition = Vec<(String, Vec<crate::embedding::Guess>)>;
 
 /// The `top` likeliest articleType, baseColour, ... of the query of
 /// `results` (the head's probabilities with the catalogue's vote, as the
@@ -553,7 +553,7 @@ fn floor(lowers: impl Iterator<Item = TopK>, k: usize) -> f32 {
 mod tests {
     use super::*;
     use crate::catalog::Labels;
-    use crate::index::writer::{commit, WriteLock};
+    use crate::index::{commit, WriteLock};
     use crate::index::{PcaSettings, ProductRecord, SearchSettings, TransformChoice};
     use crate::rng::SplitMix64;
 

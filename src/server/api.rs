@@ -62,7 +62,7 @@ pub async fn health(State(st): State<Arc<AppState>>) -> Json<Value> {
         "products": snap.index.len(),
         "generation": m.generation,
         "model": m.model.name,
-        "backend": crate::embedding::backend::current(),
+        "backend": crate::embedding::current_backend(),
     }))
 }
 

@@ -1,21 +1,21 @@
 //! `lookalike serve`: the web page and the JSON API over the engine.
 //!
-//! * [`state`]: the index snapshot every request reads, and its reload;
-//! * [`api`]: the JSON endpoints (described by `openapi.json`);
-//! * [`params`]: query-string parsing, with a 400 for every bad value;
-//! * [`images`]: catalogue images by product id;
-//! * [`web`]: the page and its assets, compiled in;
-//! * [`error`]: JSON errors with their HTTP status.
+//! * `state`: the index snapshot every request reads, and its reload;
+//! * `api`: the JSON endpoints (described by `openapi.json`);
+//! * `params`: query-string parsing, with a 400 for every bad value;
+//! * `images`: catalogue images by product id;
+//! * `web`: the page and its assets, compiled in;
+//! * `error`: JSON errors with their HTTP status.
 //!
 //! The handlers parse, call the library and shape the answer; search,
 //! filtering and browsing live in [`crate::search`].
 
-pub mod api;
-pub mod error;
-pub mod images;
-pub mod params;
-pub mod state;
-pub mod web;
+mod api;
+mod error;
+mod images;
+mod params;
+mod state;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use error::ApiError;
 pub use state::{AppState, ServeOptions, Snapshot};
 
 /// Multipart framing on top of the image itself.

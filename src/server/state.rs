@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 
 use crate::embedding::Embedder;
 use crate::imaging::DecodeLimits;
-use crate::index::reader::read_manifest;
+use crate::index::read_manifest;
 use crate::{Index, Result};
 
 /// One generation of the index and the embedder that matches it.
@@ -113,7 +113,7 @@ impl AppState {
         let snapshot = Snapshot::open(&options.index_dir)?;
         // Finding and loading ONNX Runtime opens a shared library: done here,
         // off the async threads, rather than in whichever request asks first.
-        crate::embedding::backend::current();
+        crate::embedding::current_backend();
         Ok(AppState {
             embed_permits: Semaphore::new(options.max_concurrent_embeddings.max(1)),
             search_permits: Semaphore::new(

@@ -4,7 +4,7 @@ use crate::layout::RowLayout;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::embedding::head::{Part, TaskSpec};
+use crate::embedding::{Part, TaskSpec};
 use crate::error::{Error, Result};
 use crate::split::{is_test_id, is_validation_id};
 use crate::Index;

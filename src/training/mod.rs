@@ -1,4 +1,4 @@
-//! `lookalike train`: learns a [`Head`](crate::embedding::head::Head) from
+//! `lookalike train`: learns a [`Head`](crate::embedding::Head) from
 //! the catalogue's labels.
 //!
 //! The head reads the rows already stored in the index (no re-embedding) and
@@ -10,8 +10,8 @@
 //! other, which is what the search ranks by, and the prototypes double as
 //! classifiers for recognition.
 //!
-//! * [`dataset`]: rows and labels from the index, the split by id;
-//! * [`photos`]: shopper photos as training rows, with seeded variants;
+//! * `dataset`: rows and labels from the index, the split by id;
+//! * `photos`: shopper photos as training rows, with seeded variants;
 //! * `options`: [`TrainOptions`] and their checks;
 //! * `standardise`: the rows' per-value mean and deviation;
 //! * `net`: the network, block by block (`Dense` layers, the colour branch,
@@ -22,24 +22,25 @@
 //!   refit) and the head file made from them;
 //! * `optimiser`: AdamW and the weight average, fused into one pass;
 //! * `data_linear`: the first layers' product, without the data's gradient;
-//! * [`step_bench`]: one training step timed both ways, for `lookalike bench`.
+//! * `step_bench`: one training step timed both ways, for `lookalike bench`.
 
 mod data_linear;
-pub mod dataset;
+pub(crate) mod dataset;
 mod fit;
 mod loss;
 mod net;
 mod optimiser;
 mod options;
-pub mod photos;
+mod photos;
 mod standardise;
-pub mod step_bench;
+mod step_bench;
 mod train;
 
 pub use crate::split::is_test_id;
 pub use dataset::Dataset;
 pub use fit::{EpochStats, Phase};
 pub use options::TrainOptions;
+pub use photos::{photo_rows, PhotoRow};
 pub use step_bench::{bench_training_step, StepBench};
 pub use train::{train, TrainReport};
 

@@ -14,7 +14,7 @@
 //! [`Dense`] layer and each task's prototypes `P_task` a [`Cosine`]
 //! classifier (normalised softmax, as in NormFace). `main_input` leaves out
 //! the head colour descriptor at the end of the taps: only the colour
-//! branch reads it. [`crate::embedding::head::Head::apply`] computes the same
+//! branch reads it. [`crate::embedding::Head::apply`] computes the same
 //! in plain Rust from the weights [`Net::head_weights`] hands over.
 
 use candle_core::{Device, Tensor, Var};
@@ -24,8 +24,8 @@ use super::dataset::Dataset;
 use super::optimiser::values;
 use super::options::TrainOptions;
 use super::{candle, candle_err};
-use crate::embedding::head::{HeadDims, HeadWeights, Part};
 use crate::embedding::EmbedderFingerprint;
+use crate::embedding::{HeadDims, HeadWeights, Part};
 use crate::error::{Error, Result};
 use crate::layout::RowLayout;
 use crate::rng::SplitMix64;
@@ -339,8 +339,8 @@ impl Net {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedding::head::Head;
     use crate::embedding::ColourSpec;
+    use crate::embedding::Head;
     use crate::test_support::{fingerprint, small_options, synthetic_rows};
     use crate::training::fit::{fit, Pass, Phase, Progress};
 

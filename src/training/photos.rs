@@ -3,14 +3,14 @@
 //! few seeded variants of what a shopper might have framed instead:
 //! mirrored, and with the product's box grown, shrunk and shifted a little
 //! (embedded as an upload with that box would be).
-//! The rows carry their kind's articleTypes ([`crate::eval::photos::KINDS`]),
+//! The rows carry their kind's articleTypes ([`crate::eval::KINDS`]),
 //! learned as "any of these" ([`super::Dataset::add_photos`]).
 
 use rayon::prelude::*;
 
 use crate::embedding::Embedder;
 use crate::error::{IoResultExt, Result};
-use crate::eval::photos::{kind_types, ShopperPhoto};
+use crate::eval::{kind_types, ShopperPhoto};
 use crate::imaging::{decode, locate_product, DecodeLimits, Region, RgbImage, Scene};
 use crate::index::Index;
 use crate::rng::SplitMix64;
@@ -22,7 +22,7 @@ pub const MAX_VARIANTS: usize = 4;
 /// A training row made from a photo, with its kind's articleTypes.
 pub type PhotoRow = (Vec<f32>, Vec<String>);
 
-/// Embeds `variants` (1..=[`MAX_VARIANTS`]) rows of each photo; `on_photo`
+/// Embeds `variants` (1..=`MAX_VARIANTS`) rows of each photo; `on_photo`
 /// is called once a photo is done (for a progress bar). A photo that cannot
 /// be read is returned in the second list with why, and skipped.
 pub fn photo_rows(

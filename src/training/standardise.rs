@@ -1,6 +1,6 @@
 //! Standardising the rows: each value less its mean, over its standard
 //! deviation, both measured on the rows trained on (the head file keeps
-//! them, and [`crate::embedding::head::Head::apply`] does the same).
+//! them, and [`crate::embedding::Head::apply`] does the same).
 
 use candle_core::{Device, Tensor};
 

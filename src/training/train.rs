@@ -10,8 +10,8 @@ use super::fit::{accuracy, fit, EpochStats, Fitted, Pass, Phase, Progress};
 use super::net::{Net, NetConfig};
 use super::options::TrainOptions;
 use super::standardise::Standardiser;
-use crate::embedding::head::{Head, HeadWeights};
 use crate::embedding::EmbedderFingerprint;
+use crate::embedding::{Head, HeadWeights};
 use crate::error::Result;
 use crate::transform::Projection;
 

@@ -5,8 +5,8 @@
 //! * [`SearchTransform::Raw`]: the CNN and colour parts as stored (small
 //!   catalogues without a head);
 //! * [`SearchTransform::Pca`]: the CNN part through a PCA fitted on the
-//!   catalogue ([`pca`]), then the colour part;
-//! * [`SearchTransform::Head`]: a learned head ([`crate::embedding::head`]),
+//!   catalogue (`pca`), then the colour part;
+//! * [`SearchTransform::Head`]: a learned head ([`crate::embedding::Head`]),
 //!   which reads the whole row, taps and head colour included.
 
 mod pca;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 pub use pca::Projection;
 
-use crate::embedding::head::Head;
+use crate::embedding::Head;
 use crate::layout::{RowLayout, SearchLayout};
 
 /// How stored rows are turned into search rows.

@@ -7,10 +7,9 @@ use anyhow::{Context, Result};
 use lookalike::bench::{bench_indexing, bench_queries};
 use lookalike::catalog::{has_image_extension, Catalog};
 use lookalike::embedding::{ColourSpec, Embedder, ModelSpec};
-use lookalike::index::reader::read_manifest;
+use lookalike::index::read_manifest;
 use lookalike::rng::SplitMix64;
 use lookalike::search::SearchRequest;
-use lookalike::training::bench_training_step;
 use lookalike::Index;
 use serde_json::json;
 
@@ -145,7 +144,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         .shopper_photos
         .clone()
         .unwrap_or_else(|| PathBuf::from(SHARED_SHOPPER));
-    let shopper: Vec<PathBuf> = match lookalike::eval::photos::shopper_photos(&shopper_dir) {
+    let shopper: Vec<PathBuf> = match lookalike::eval::shopper_photos(&shopper_dir) {
         Ok(p) => {
             let step = (p.len() / 100).max(1);
             p.into_iter()
@@ -180,12 +179,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     drop(index);
     drop(tmp_dir);
 
-    let step = if args.train_steps > 0 {
-        eprintln!("timing {} training steps each way ...", args.train_steps);
-        Some(bench_training_step(args.train_steps).context("training step benchmark")?)
-    } else {
-        None
-    };
+    let (step, step_line) = training_step(args.train_steps)?;
 
     let s = build.stages;
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / build.embedded.max(1) as f64;
@@ -256,16 +250,35 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             l.p50_ms, l.p99_ms, l.n
         );
     }
-    if let Some(t) = step {
-        println!(
-            "training step (batch {}, {:.1}M weights): candle's AdamW and matmul p50 {:.1} ms, \
-             train's fused optimiser and data-only products p50 {:.1} ms ({:.2}x)",
-            t.batch,
-            t.parameters as f64 / 1e6,
-            t.candle.p50_ms,
-            t.fused.p50_ms,
-            t.candle.p50_ms / t.fused.p50_ms.max(1e-9)
-        );
+    if let Some(line) = step_line {
+        println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `steps` training steps timed both ways: the JSON and the line to print
+/// (`null` and nothing for 0 steps).
+#[cfg(feature = "training")]
+fn training_step(steps: usize) -> Result<(serde_json::Value, Option<String>)> {
+    if steps == 0 {
+        return Ok((serde_json::Value::Null, None));
+    }
+    eprintln!("timing {steps} training steps each way ...");
+    let t = lookalike::training::bench_training_step(steps).context("training step benchmark")?;
+    let line = format!(
+        "training step (batch {}, {:.1}M weights): candle's AdamW and matmul p50 {:.1} ms, \
+         train's fused optimiser and data-only products p50 {:.1} ms ({:.2}x)",
+        t.batch,
+        t.parameters as f64 / 1e6,
+        t.candle.p50_ms,
+        t.fused.p50_ms,
+        t.candle.p50_ms / t.fused.p50_ms.max(1e-9)
+    );
+    Ok((serde_json::to_value(&t)?, Some(line)))
+}
+
+/// Built without the `training` feature: no step to time.
+#[cfg(not(feature = "training"))]
+fn training_step(_steps: usize) -> Result<(serde_json::Value, Option<String>)> {
+    Ok((serde_json::Value::Null, None))
 }

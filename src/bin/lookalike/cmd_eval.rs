@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use lookalike::eval::instance::{instance_recall, photos_in};
 use lookalike::eval::{evaluate, EvalOptions, QuerySet, Split};
+use lookalike::eval::{instance_recall, photos_in};
 use lookalike::search::SearchRequest;
 
 use crate::output::accuracies;
@@ -27,7 +27,7 @@ pub struct Args {
     #[command(flatten)]
     ranking: RankingArgs,
     /// Sampling seed.
-    #[arg(long, default_value_t = lookalike::eval::sample::SEED)]
+    #[arg(long, default_value_t = lookalike::eval::SEED)]
     seed: u64,
     /// Also run instance search: each photo `<id>.jpg` in this folder is
     /// uploaded as a query and should find product `id` first (default: the

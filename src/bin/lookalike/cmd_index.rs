@@ -7,12 +7,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use lookalike::catalog::Catalog;
-use lookalike::embedding::head::Head;
+use lookalike::embedding::Head;
 use lookalike::embedding::{parse_input_size, ColourSpec, Embedder, ModelSpec};
 use lookalike::imaging::Fit;
-use lookalike::index::{
-    build_index, reader::read_manifest, BuildOptions, SearchSettings, TransformChoice,
-};
+use lookalike::index::{build_index, read_manifest, BuildOptions, SearchSettings, TransformChoice};
 
 use crate::output::{progress_bar, secs, BarProgress};
 

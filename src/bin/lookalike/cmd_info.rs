@@ -76,7 +76,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         "distinct_values": facets,
         "catalog": m.catalog_root,
         "bytes_on_disk": bytes,
-        "backend": lookalike::embedding::backend::current(),
+        "backend": lookalike::embedding::current_backend(),
         "committed_at": m.committed_at,
     });
     if args.json {
@@ -89,7 +89,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     println!("model       {}", m.embedder);
     println!(
         "backend     {} (runs this machine's queries)",
-        lookalike::embedding::backend::current()
+        lookalike::embedding::current_backend()
     );
     println!(
         "dimensions  {} cnn + {} colour + {} taps (pooled {}){}",

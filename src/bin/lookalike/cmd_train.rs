@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use lookalike::index::writer::recommit;
+use lookalike::index::recommit;
 use lookalike::index::TransformChoice;
 use lookalike::training::{train, Dataset, Phase, TrainOptions};
 use lookalike::Index;
@@ -231,8 +231,8 @@ fn photo_rows(
     index: &Index,
     dir: &Path,
     variants: usize,
-) -> Result<Vec<lookalike::training::photos::PhotoRow>> {
-    let photos: Vec<_> = lookalike::eval::photos::shopper_photos(dir)?
+) -> Result<Vec<lookalike::training::PhotoRow>> {
+    let photos: Vec<_> = lookalike::eval::shopper_photos(dir)?
         .into_iter()
         .filter(|p| !lookalike::split::is_test_id(&p.id()))
         .collect();
@@ -241,9 +241,7 @@ fn photo_rows(
     bar.set_length(photos.len() as u64);
     bar.set_message("embedding shopper photos");
     let (rows, skipped) =
-        lookalike::training::photos::photo_rows(index, &embedder, &photos, variants, &|| {
-            bar.inc(1)
-        });
+        lookalike::training::photo_rows(index, &embedder, &photos, variants, &|| bar.inc(1));
     bar.finish_and_clear();
     for (path, why) in skipped {
         eprintln!("skipped {path}: {why}");

@@ -5,7 +5,9 @@ mod cmd_eval;
 mod cmd_index;
 mod cmd_info;
 mod cmd_search;
+#[cfg(feature = "server")]
 mod cmd_serve;
+#[cfg(feature = "training")]
 mod cmd_train;
 mod output;
 mod ranking;
@@ -49,8 +51,10 @@ enum Command {
     /// Show index statistics.
     Info(cmd_info::Args),
     /// Serve the web page and the JSON API.
+    #[cfg(feature = "server")]
     Serve(cmd_serve::Args),
     /// Learn a head from the catalogue's labels and search with it.
+    #[cfg(feature = "training")]
     Train(cmd_train::Args),
 }
 
@@ -80,7 +84,9 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd_eval::run(&cli.index, args),
         Command::Bench(args) => cmd_bench::run(&cli.index, args),
         Command::Info(args) => cmd_info::run(&cli.index, args),
+        #[cfg(feature = "server")]
         Command::Serve(args) => cmd_serve::run(&cli.index, args),
+        #[cfg(feature = "training")]
         Command::Train(args) => cmd_train::run(&cli.index, args),
     };
     match result {

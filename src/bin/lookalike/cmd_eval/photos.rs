@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use lookalike::eval::photos::{evaluate_photos, shopper_photos};
 use lookalike::eval::Split;
+use lookalike::eval::{evaluate_photos, shopper_photos};
 use lookalike::search::SearchRequest;
 use lookalike::Index;
 

@@ -6,7 +6,7 @@
 #
 #   scripts/load_test.sh [INDEX_DIR] [CATALOGUE_DIR]
 #
-# Needs wrk (apt-get install wrk) and a built index (README, "Quick start").
+# Needs wrk (apt-get install wrk) and a built index (README, "The two commands").
 # Env: CONNECTIONS (32), DURATION (30s), THREADS (1: the server gets the
 # other core), PORT (18080), LOOKALIKE (the binary; default target/release).
 set -euo pipefail

@@ -87,8 +87,7 @@ impl ColourSpec {
     /// 6x7x7 histogram for each third of the product's height. The top band
     /// holds a shirt, the bottom its trousers; "Navy Blue" against "Blue"
     /// and "Grey" against "Black" are lightness steps the 5 coarse L* bins
-    /// blur. It lifted held-out baseColour top-1 by about 0.01 (README,
-    /// "Learned head").
+    /// blur. It lifted held-out baseColour top-1 by about 0.01 (docs/training.md).
     pub fn for_head() -> ColourSpec {
         ColourSpec {
             l_bins: 6,

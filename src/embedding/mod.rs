@@ -328,7 +328,7 @@ impl Embedder {
         let geometry = self.cnn.spec().geometry();
         // The crop goes to the model as it is: whitening its background
         // (a cut-out like a packshot's) or shrinking it to the thumbnails'
-        // size first both lost shopper-photo P@10 (README, "Shopper photos").
+        // size first both lost shopper-photo P@10 (docs/shopper-photos.md).
         let fitted = fit(crop, &geometry);
         // The colour needs no more pixels than the model input has.
         let (cw, ch) = crop.dimensions();

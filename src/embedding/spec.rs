@@ -77,7 +77,7 @@ fn default_fit() -> Fit {
 }
 
 /// The default input size for the 60x80 catalogue packshots: a 3:4 portrait
-/// rectangle, chosen by the evaluation (see README, "Ablations").
+/// rectangle, chosen by the evaluation (see docs/quality.md, "Ablations").
 pub const DEFAULT_INPUT: (u32, u32) = (160, 120);
 
 impl ModelSpec {
@@ -85,7 +85,7 @@ impl ModelSpec {
     /// full names).
     pub fn builtin(name: &str) -> Option<ModelSpec> {
         // The taps are the ends of stages 4, 5 and 6 and the projection of
-        // stage 7 (strides 16, 16, 32, 32): see README, "Learned head".
+        // stage 7 (strides 16, 16, 32, 32): see docs/training.md, "Taps".
         // The int8 network keeps the fp32 one's tensor names.
         const LITE0_TAPS: &[&str] = &["res7", "res10", "res14", "n48_c"];
         let (name, taps): (&str, &[&str]) = match name {
@@ -115,8 +115,7 @@ impl ModelSpec {
     /// the fp32 Lite0. The int8 Lite0 (`lite0-int8`) would be the default on
     /// ONNX Runtime only if every eval figure stayed within 0.005 of fp32's;
     /// with its own head its packshot figures do (type NDCG@10 +0.008), but
-    /// the held-out shopper photos lose 0.014 P@1 and 0.015 P@10 (README
-    /// "Speed"). tract runs the int8 network slower than fp32 anyway.
+    /// the held-out shopper photos lose 0.014 P@1 and 0.015 P@10 (docs/speed.md). tract runs the int8 network slower than fp32 anyway.
     pub fn default_model() -> ModelSpec {
         ModelSpec::builtin("lite0").unwrap_or_else(|| unreachable!("`lite0` is built in"))
     }

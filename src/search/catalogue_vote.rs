@@ -14,7 +14,7 @@
 //! The neighbours never depend on the request (filters, weights, metric),
 //! so a filter cannot sway what a query is recognised as. The settings were
 //! chosen on the validation products with a head that had not seen them
-//! (README, "Colour recognition, and why the catalogue votes").
+//! (docs/quality.md, "Colour recognition, and why the catalogue votes").
 
 use crate::index::label_classes::LabelClasses;
 

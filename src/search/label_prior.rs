@@ -14,7 +14,7 @@
 //! of the quantised scan still hold. Only the
 //! query's *looks* and the results' *labels* are used, never the query
 //! product's own labels (a search by id ranks like a search by its image).
-//! The weight was chosen by the evaluation (README, "Learned head").
+//! The weight was chosen by the evaluation (docs/quality.md, "Ablations"; the rule: docs/training.md).
 
 use crate::index::Index;
 

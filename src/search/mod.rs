@@ -63,11 +63,11 @@ use crate::vector::dot;
 pub const MAX_K: usize = 1000;
 
 /// The default weight of the colour part, chosen by the type+colour
-/// evaluation (see README, "Ablations").
+/// evaluation (see docs/quality.md, "Ablations").
 pub const DEFAULT_COLOUR_WEIGHT: f32 = 0.5;
 
 /// The default weight of the catalogue's labels (with a head, cosine only),
-/// chosen by the evaluation (see README, "Learned head").
+/// chosen by the evaluation (see docs/quality.md, "Ablations").
 pub const DEFAULT_LABEL_WEIGHT: f32 = 0.7;
 
 /// What to search for.
@@ -187,7 +187,7 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
     let mut probabilities = index.head().map(|head| head.probabilities(&q));
     // The label term reads the head's own probabilities: the vote's
     // neighbours already rank high by looks, and blending their labels into
-    // the ranking too counted them twice (README, "Ablations").
+    // the ranking too counted them twice (docs/quality.md, "Ablations").
     let prior = match (req.metric, &probabilities) {
         (Metric::Cosine, Some(p)) => LabelPrior::new(index, p, req.label_weight),
         _ => None,

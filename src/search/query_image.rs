@@ -24,12 +24,11 @@ use crate::index::Index;
 /// Looks similarity (cosine at the vote's colour weight) from which a
 /// photo's whole frame counts as a catalogue image (see the module docs;
 /// chosen from the full-size catalogue photos against the shopper photos,
-/// README "Shopper photos").
+/// docs/shopper-photos.md).
 pub const NEAR_DUPLICATE: f32 = 0.78;
 
 /// Share of a photo's whole frame in its query, beside the located
-/// product's region: the frame keeps what a box cut off (README, "Shopper
-/// photos").
+/// product's region: the frame keeps what a box cut off (docs/shopper-photos.md).
 pub const WHOLE_FRAME_SHARE: f32 = 0.3;
 
 /// A query image embedded, with the part of it that was searched with.

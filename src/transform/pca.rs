@@ -5,7 +5,7 @@
 //! components, each scaled by `lambda^(-alpha/2)` (alpha = 0.5: half-way to
 //! whitening, which lifts the many small but informative directions), then
 //! L2-normalised. The evaluation found this both faster (5x less to scan) and
-//! slightly better than the raw features (see README, "Ablations").
+//! slightly better than the raw features (see docs/quality.md, "Ablations").
 
 use std::io::Write;
 use std::path::Path;

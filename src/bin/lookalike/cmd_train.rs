@@ -74,8 +74,7 @@ pub struct Args {
     #[arg(long)]
     photos: Option<PathBuf>,
     /// How many times each photo's row joins an epoch's training rows (16:
-    /// the best held-out shopper-photo P@10 of 8 and 16, README "Shopper
-    /// photos").
+    /// the best held-out shopper-photo P@10 of 8 and 16, docs/shopper-photos.md).
     #[arg(long, default_value_t = 16)]
     photo_repeat: usize,
     /// Rows made of each photo: 1 as uploaded; 2 also mirrored; 3 and 4

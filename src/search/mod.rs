@@ -1,30 +1,19 @@
-//! Exact top-k search over an [`Index`], with label filters.
+//! Search over an [`Index`]: the ranking rules on top of a vector backend.
 //!
-//! Every row allowed by the filters is visited (brute force, in parallel
-//! chunks), but through its i8 codes, a quarter of the bytes of the f32 row:
-//!
-//! 1. for each row, an approximate cosine `a` and a guaranteed error bound
-//!    `b` (from the stored quantisation-error norms, by Cauchy-Schwarz), so the
-//!    exact score lies in `[a - b, a + b]`;
-//! 2. `L` = the k-th largest lower bound: at least k rows score `>= L`;
-//! 3. only rows whose upper bound reaches `L` can be in the top k; those few
-//!    are rescored with their exact f32 rows.
-//!
-//! The result is exactly the brute-force f32 top-k (a test checks it). Both
-//! parts of every row are unit length, so Euclidean distance ranks like the
-//! cosine (`d^2 = 2 - 2 cos`) and shares the candidate step; it is computed
-//! exactly for the hits. Filters become a row bitset first, so a filtered
-//! search returns k hits whenever at least k rows match.
-//!
-//! With a head, the cosine also gets a label term (`label_prior`): exact
-//! per row, so it adds to both bounds and the result stays exact. The same
-//! pass also finds the query's nearest products by looks among all rows,
-//! whatever the filters, for the catalogue's vote on what the query is
-//! (`catalogue_vote`): each row's two dot products are computed once and
-//! serve both rankings.
+//! [`search`] turns the query into a search row, works out the rules (the
+//! label term of `label_prior`, the catalogue's vote of `catalogue_vote`),
+//! and asks a backend (`backend::VectorBackend`) for the best rows of each
+//! ranking it needs: the hits under the request's filters, and, with a head,
+//! the query's nearest products by looks among all rows for the vote. The
+//! backend today is the exact scan (`exact`); an approximate index or a
+//! remote cluster plugs in at the same seam, taking the same backend-neutral
+//! [`Filter`]s. The hits are then scored exactly and explained (shape,
+//! colour and label parts).
 
+mod backend;
 mod browse;
 mod catalogue_vote;
+mod exact;
 pub(crate) mod filter;
 pub(crate) mod label_prior;
 mod metric;
@@ -35,11 +24,12 @@ mod topk;
 
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
 use serde::Serialize;
 
+use backend::{Ranking, VectorBackend};
 pub use browse::{browse, Page, NAME_FIELD};
 pub use catalogue_vote::DEFAULT_VOTE_WEIGHT;
+use exact::ExactScan;
 pub use filter::Filter;
 use label_prior::LabelPrior;
 pub use metric::{Metric, Scored};
@@ -49,15 +39,12 @@ pub use query_image::{
 };
 pub use response::SearchResponse;
 pub use row_set::RowSet;
-use topk::{Candidate, TopK};
+use topk::Candidate;
 
 use crate::catalog::Labels;
 use crate::embedding::Embedding;
 use crate::error::{Error, Result};
-use crate::index::search_rows::QueryCodes;
-use crate::index::search_rows::META_FLOATS;
 use crate::index::Index;
-use crate::vector::dot;
 
 /// Largest `k` accepted.
 pub const MAX_K: usize = 1000;
@@ -148,9 +135,6 @@ pub struct SearchResults {
     pub probabilities: Option<Vec<Vec<f32>>>,
 }
 
-/// Rows scored per parallel task.
-const CHUNK: usize = 2048;
-
 impl SearchRequest {
     /// Checks `k` and the weights.
     pub fn validate(&self) -> Result<()> {
@@ -182,7 +166,6 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
     let start = Instant::now();
     req.validate()?;
     let (q, exclude) = query_row(index, query)?;
-    let allowed = filter::compile(&req.filters, index.payload(), index.len())?;
     let voters = index.label_classes().filter(|_| req.vote_weight > 0.0);
     let mut probabilities = index.head().map(|head| head.probabilities(&q));
     // The label term reads the head's own probabilities: the vote's
@@ -197,13 +180,15 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
         metric: req.metric,
         colour_weight: req.colour_weight,
         prior: prior.as_ref(),
-        allowed: allowed.as_ref(),
+        filters: &req.filters,
     }];
     if voters.is_some() {
         // The vote's neighbours: every row, whatever the filters, by looks.
         rankings.push(vote_ranking());
     }
-    let mut tops = Scan::new(index, &q, exclude).run(&rankings).into_iter();
+    let mut tops = ExactScan::new(index)
+        .top_k(&q, exclude, &rankings)?
+        .into_iter();
     let candidates = tops.next().unwrap_or_default();
     if let (Some(classes), Some(probs), Some(near)) = (voters, probabilities.as_mut(), tops.next())
     {
@@ -269,7 +254,7 @@ pub fn recognition(
     let (q, exclude) = query_row(index, query)?;
     let mut probs = head.probabilities(&q);
     if let Some(classes) = index.label_classes().filter(|_| vote_weight > 0.0) {
-        let near = Scan::new(index, &q, exclude).run(&[vote_ranking()]);
+        let near = ExactScan::new(index).top_k(&q, exclude, &[vote_ranking()])?;
         if let Some(near) = near.first() {
             catalogue_vote::blend(&mut probs, classes, &neighbours(near), vote_weight);
         }
@@ -282,10 +267,14 @@ pub fn recognition(
 /// `None` for an empty index.
 pub(crate) fn nearest_similarity(index: &Index, query: &Embedding) -> Result<Option<f32>> {
     let (q, _) = query_row(index, &Query::Embedding(query))?;
-    let near = Scan::new(index, &q, None).run(&[Ranking {
-        k: 1,
-        ..vote_ranking()
-    }]);
+    let near = ExactScan::new(index).top_k(
+        &q,
+        None,
+        &[Ranking {
+            k: 1,
+            ..vote_ranking()
+        }],
+    )?;
     Ok(near.first().and_then(|n| n.first()).map(|c| c.key))
 }
 
@@ -296,7 +285,7 @@ fn vote_ranking<'a>() -> Ranking<'a> {
         metric: Metric::Cosine,
         colour_weight: catalogue_vote::COLOUR_WEIGHT,
         prior: None,
-        allowed: None,
+        filters: &[],
     }
 }
 
@@ -326,231 +315,9 @@ pub fn recognition_json(r: &Recognition) -> serde_json::Value {
     )
 }
 
-/// Visits the allowed rows of `lo..hi` (all but `exclude`).
-fn for_allowed(
-    lo: usize,
-    hi: usize,
-    allowed: Option<&RowSet>,
-    exclude: Option<usize>,
-    f: impl FnMut(usize),
-) {
-    match allowed {
-        None => (lo..hi).filter(|&r| Some(r) != exclude).for_each(f),
-        Some(rows) => rows
-            .iter_in(lo..hi)
-            .filter(|&r| Some(r) != exclude)
-            .for_each(f),
-    }
-}
-
-/// Whether `allowed` (`None`: every row) holds row `r`.
-#[inline]
-fn is_allowed(allowed: Option<&RowSet>, r: usize) -> bool {
-    allowed.is_none_or(|rows| rows.contains(r))
-}
-
-/// A row's approximate shape and colour cosines, from its i8 codes (each
-/// within its part's bound of the exact value, see [`Scan::bounds`]).
-#[derive(Debug, Clone, Copy)]
-struct Approx {
-    row: u32,
-    shape: f32,
-    colour: f32,
-}
-
-/// One top-k that a scan collects.
-struct Ranking<'a> {
-    k: usize,
-    metric: Metric,
-    colour_weight: f32,
-    /// The label term (cosine only).
-    prior: Option<&'a LabelPrior<'a>>,
-    /// The rows it may return (`None`: all).
-    allowed: Option<&'a RowSet>,
-}
-
-impl Ranking<'_> {
-    /// Score `s` of row `r` with the label term.
-    #[inline]
-    fn lifted(&self, r: usize, s: f32) -> f32 {
-        label_prior::lifted(s, self.lift(r))
-    }
-
-    /// The label term's lift of row `r` (see [`LabelPrior::lift`]).
-    #[inline]
-    fn lift(&self, r: usize) -> f32 {
-        self.prior.map_or(0.0, |p| p.lift(r))
-    }
-
-    /// The approximate score of `a` with its error bound.
-    #[inline]
-    fn approximate(&self, a: &Approx, (bs, bk): (f32, f32)) -> (f32, f32) {
-        let (ws, wk) = (1.0 - self.colour_weight, self.colour_weight);
-        (ws * a.shape + wk * a.colour, ws * bs + wk * bk)
-    }
-}
-
-/// One query's pass over the quantised rows (see the module docs).
-struct Scan<'a> {
-    index: &'a Index,
-    q: &'a [f32],
-    exclude: Option<usize>,
-    cnn_dim: usize,
-    dim: usize,
-    /// The query's shape and colour parts in i16 codes.
-    qc: QueryCodes,
-    qk: QueryCodes,
-    qc_norm: f32,
-    qk_norm: f32,
-}
-
-impl<'a> Scan<'a> {
-    fn new(index: &'a Index, q: &'a [f32], exclude: Option<usize>) -> Scan<'a> {
-        let layout = index.search_layout();
-        let (qc, qk) = layout.split(q);
-        Scan {
-            index,
-            q,
-            exclude,
-            cnn_dim: layout.shape,
-            dim: layout.dim(),
-            qc: QueryCodes::new(qc),
-            qk: QueryCodes::new(qk),
-            qc_norm: dot(qc, qc).sqrt(),
-            qk_norm: dot(qk, qk).sqrt(),
-        }
-    }
-
-    /// Error bounds of row `r`'s approximate shape and colour cosines, from
-    /// its scales and error norms `m` (row and query quantisation both).
-    #[inline]
-    fn bounds(&self, m: &[f32]) -> (f32, f32) {
-        (
-            self.qc_norm * m[1] + self.qc.bound(m[0]),
-            self.qk_norm * m[3] + self.qk.bound(m[2]),
-        )
-    }
-
-    /// Row `r`'s scales and error norms.
-    #[inline]
-    fn meta(&self, r: usize) -> &'a [f32] {
-        &self.index.scales()[r * META_FLOATS..(r + 1) * META_FLOATS]
-    }
-
-    /// The exact top-k of each ranking, from one pass over the codes: per
-    /// row, the approximate cosines, and per ranking the lower bound of its
-    /// score; then, per ranking, the rows whose upper bound reaches its
-    /// k-th best lower bound are rescored in f32.
-    fn run(&self, rankings: &[Ranking<'_>]) -> Vec<Vec<Candidate>> {
-        let n = self.index.len();
-        let codes = self.index.codes();
-        let (dim, cnn_dim) = (self.dim, self.cnn_dim);
-        // A single ranking visits only its rows; several visit them all.
-        let visit = match rankings {
-            [only] => only.allowed,
-            _ => None,
-        };
-        let colour = rankings.iter().any(|r| r.colour_weight > 0.0);
-        let (approx, lowers): (Vec<Vec<Approx>>, Vec<Vec<TopK>>) = (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
-                let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
-                let mut out = Vec::new();
-                let mut lowers: Vec<TopK> = rankings.iter().map(|r| TopK::new(r.k)).collect();
-                for_allowed(lo, hi, visit, self.exclude, |r| {
-                    let code = &codes[r * dim..(r + 1) * dim];
-                    let m = self.meta(r);
-                    let a = Approx {
-                        row: r as u32,
-                        shape: m[0] * self.qc.dot(&code[..cnn_dim]),
-                        colour: if colour {
-                            m[2] * self.qk.dot(&code[cnn_dim..])
-                        } else {
-                            0.0
-                        },
-                    };
-                    let bounds = self.bounds(m);
-                    // The chunk's k-th lower bound only grows and never
-                    // exceeds the final floor: a row whose upper bound is
-                    // already below it cannot be a hit and is not kept.
-                    let mut keep = false;
-                    for (ranking, lower) in rankings.iter().zip(&mut lowers) {
-                        if !is_allowed(ranking.allowed, r) {
-                            continue;
-                        }
-                        let (score, bound) = ranking.approximate(&a, bounds);
-                        // One lift for both bounds.
-                        let lift = ranking.lift(r);
-                        let upper = label_prior::lifted(score + bound, lift);
-                        // Most rows stop here: below the floor even at best.
-                        if lower.threshold().is_some_and(|t| upper < t) {
-                            continue;
-                        }
-                        lower.push(Candidate {
-                            key: label_prior::lifted(score - bound, lift),
-                            row: a.row,
-                        });
-                        keep = true;
-                    }
-                    if keep {
-                        out.push(a);
-                    }
-                });
-                (out, lowers)
-            })
-            .unzip();
-        let floors: Vec<f32> = rankings
-            .iter()
-            .enumerate()
-            .map(|(i, ranking)| floor(lowers.iter().map(|l| l[i].clone()), ranking.k))
-            .collect();
-        let search_rows = self.index.search_rows();
-        let empty = || rankings.iter().map(|r| TopK::new(r.k)).collect::<Vec<_>>();
-        approx
-            .par_iter()
-            .map(|chunk| {
-                let mut tops = empty();
-                for a in chunk {
-                    let r = a.row as usize;
-                    let bounds = self.bounds(self.meta(r));
-                    for ((ranking, top), &floor) in rankings.iter().zip(&mut tops).zip(&floors) {
-                        if !is_allowed(ranking.allowed, r) {
-                            continue;
-                        }
-                        let (score, bound) = ranking.approximate(a, bounds);
-                        if ranking.lifted(r, score + bound) >= floor {
-                            let x = &search_rows[r * dim..(r + 1) * dim];
-                            let s = ranking
-                                .metric
-                                .score(self.q, x, cnn_dim, ranking.colour_weight)
-                                .score;
-                            let key = ranking.metric.rank_key(ranking.lifted(r, s));
-                            top.push(Candidate { key, row: a.row });
-                        }
-                    }
-                }
-                tops
-            })
-            .reduce(empty, |a, b| {
-                a.into_iter().zip(b).map(|(a, b)| a.merge(b)).collect()
-            })
-            .into_iter()
-            .map(TopK::into_sorted)
-            .collect()
-    }
-}
-
-/// The k-th best of the chunks' lower bounds: at least k rows score this
-/// much. Fewer than k rows: no floor, every one of them is a hit.
-fn floor(lowers: impl Iterator<Item = TopK>, k: usize) -> f32 {
-    lowers
-        .fold(TopK::new(k), TopK::merge)
-        .threshold()
-        .unwrap_or(f32::NEG_INFINITY)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::topk::TopK;
     use super::*;
     use crate::catalog::Labels;
     use crate::index::{commit, WriteLock};

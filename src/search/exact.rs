@@ -1,0 +1,298 @@
+//! The exact scan: every row the filters allow, through its i8 codes.
+//!
+//! Every allowed row is visited (brute force, in parallel chunks), but
+//! through its i8 codes, a quarter of the bytes of the f32 row:
+//!
+//! 1. for each row, an approximate cosine `a` and a guaranteed error bound
+//!    `b` (from the stored quantisation-error norms, by Cauchy-Schwarz), so the
+//!    exact score lies in `[a - b, a + b]`;
+//! 2. `L` = the k-th largest lower bound: at least k rows score `>= L`;
+//! 3. only rows whose upper bound reaches `L` can be in the top k; those few
+//!    are rescored with their exact f32 rows.
+//!
+//! The result is exactly the brute-force f32 top-k (a test in
+//! `search/mod.rs` checks it). Both parts of every row are unit length, so
+//! Euclidean distance ranks like the cosine (`d^2 = 2 - 2 cos`) and shares
+//! the candidate step. Filters become a [`RowSet`] first, so a filtered
+//! search returns k hits whenever at least k rows match.
+//!
+//! The label term is exact per row, so it adds to both bounds and the
+//! result stays exact. Several rankings (the hits and the vote's
+//! neighbours) share one pass: each row's two dot products are computed
+//! once and serve them all.
+
+use rayon::prelude::*;
+
+use super::backend::{Ranking, VectorBackend};
+use super::filter;
+use super::label_prior::{self, LabelPrior};
+use super::metric::Metric;
+use super::row_set::RowSet;
+use super::topk::{Candidate, TopK};
+use crate::error::Result;
+use crate::index::search_rows::{QueryCodes, META_FLOATS};
+use crate::index::Index;
+use crate::vector::dot;
+
+/// Rows scored per parallel task (a multiple of 64, so that a chunk's rows
+/// are whole words of a [`RowSet`]).
+const CHUNK: usize = 2048;
+
+/// The exact scan over an index's codes, as a [`VectorBackend`].
+pub(crate) struct ExactScan<'a> {
+    index: &'a Index,
+}
+
+impl<'a> ExactScan<'a> {
+    /// The scan of `index`.
+    pub fn new(index: &'a Index) -> ExactScan<'a> {
+        ExactScan { index }
+    }
+}
+
+impl VectorBackend for ExactScan<'_> {
+    fn top_k(
+        &self,
+        query: &[f32],
+        exclude: Option<usize>,
+        rankings: &[Ranking<'_>],
+    ) -> Result<Vec<Vec<Candidate>>> {
+        let (payload, n) = (self.index.payload(), self.index.len());
+        let scan_rankings = rankings
+            .iter()
+            .map(|r| {
+                Ok(ScanRanking {
+                    k: r.k,
+                    metric: r.metric,
+                    colour_weight: r.colour_weight,
+                    prior: r.prior,
+                    allowed: filter::compile(r.filters, payload, n)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Scan::new(self.index, query, exclude).run(&scan_rankings))
+    }
+}
+
+/// Visits the allowed rows of `lo..hi` (all but `exclude`).
+fn for_allowed(
+    lo: usize,
+    hi: usize,
+    allowed: Option<&RowSet>,
+    exclude: Option<usize>,
+    f: impl FnMut(usize),
+) {
+    match allowed {
+        None => (lo..hi).filter(|&r| Some(r) != exclude).for_each(f),
+        Some(rows) => rows
+            .iter_in(lo..hi)
+            .filter(|&r| Some(r) != exclude)
+            .for_each(f),
+    }
+}
+
+/// Whether `allowed` (`None`: every row) holds row `r`.
+#[inline]
+fn is_allowed(allowed: Option<&RowSet>, r: usize) -> bool {
+    allowed.is_none_or(|rows| rows.contains(r))
+}
+
+/// A row's approximate shape and colour cosines, from its i8 codes (each
+/// within its part's bound of the exact value, see [`Scan::bounds`]).
+#[derive(Debug, Clone, Copy)]
+struct Approx {
+    row: u32,
+    shape: f32,
+    colour: f32,
+}
+
+/// A [`Ranking`] as the scan runs it: its filters compiled to rows.
+struct ScanRanking<'a> {
+    k: usize,
+    metric: Metric,
+    colour_weight: f32,
+    /// The label term (cosine only).
+    prior: Option<&'a LabelPrior<'a>>,
+    /// The rows it may return (`None`: all).
+    allowed: Option<RowSet>,
+}
+
+impl ScanRanking<'_> {
+    /// Score `s` of row `r` with the label term.
+    #[inline]
+    fn lifted(&self, r: usize, s: f32) -> f32 {
+        label_prior::lifted(s, self.lift(r))
+    }
+
+    /// The label term's lift of row `r` (see [`LabelPrior::lift`]).
+    #[inline]
+    fn lift(&self, r: usize) -> f32 {
+        self.prior.map_or(0.0, |p| p.lift(r))
+    }
+
+    /// The approximate score of `a` with its error bound.
+    #[inline]
+    fn approximate(&self, a: &Approx, (bs, bk): (f32, f32)) -> (f32, f32) {
+        let (ws, wk) = (1.0 - self.colour_weight, self.colour_weight);
+        (ws * a.shape + wk * a.colour, ws * bs + wk * bk)
+    }
+}
+
+/// One query's pass over the quantised rows (see the module docs).
+struct Scan<'a> {
+    index: &'a Index,
+    q: &'a [f32],
+    exclude: Option<usize>,
+    cnn_dim: usize,
+    dim: usize,
+    /// The query's shape and colour parts in i16 codes.
+    qc: QueryCodes,
+    qk: QueryCodes,
+    qc_norm: f32,
+    qk_norm: f32,
+}
+
+impl<'a> Scan<'a> {
+    fn new(index: &'a Index, q: &'a [f32], exclude: Option<usize>) -> Scan<'a> {
+        let layout = index.search_layout();
+        let (qc, qk) = layout.split(q);
+        Scan {
+            index,
+            q,
+            exclude,
+            cnn_dim: layout.shape,
+            dim: layout.dim(),
+            qc: QueryCodes::new(qc),
+            qk: QueryCodes::new(qk),
+            qc_norm: dot(qc, qc).sqrt(),
+            qk_norm: dot(qk, qk).sqrt(),
+        }
+    }
+
+    /// Error bounds of row `r`'s approximate shape and colour cosines, from
+    /// its scales and error norms `m` (row and query quantisation both).
+    #[inline]
+    fn bounds(&self, m: &[f32]) -> (f32, f32) {
+        (
+            self.qc_norm * m[1] + self.qc.bound(m[0]),
+            self.qk_norm * m[3] + self.qk.bound(m[2]),
+        )
+    }
+
+    /// Row `r`'s scales and error norms.
+    #[inline]
+    fn meta(&self, r: usize) -> &'a [f32] {
+        &self.index.scales()[r * META_FLOATS..(r + 1) * META_FLOATS]
+    }
+
+    /// The exact top-k of each ranking, from one pass over the codes: per
+    /// row, the approximate cosines, and per ranking the lower bound of its
+    /// score; then, per ranking, the rows whose upper bound reaches its
+    /// k-th best lower bound are rescored in f32.
+    fn run(&self, rankings: &[ScanRanking<'_>]) -> Vec<Vec<Candidate>> {
+        let n = self.index.len();
+        let codes = self.index.codes();
+        let (dim, cnn_dim) = (self.dim, self.cnn_dim);
+        // A single ranking visits only its rows; several visit them all.
+        let visit = match rankings {
+            [only] => only.allowed.as_ref(),
+            _ => None,
+        };
+        let colour = rankings.iter().any(|r| r.colour_weight > 0.0);
+        let (approx, lowers): (Vec<Vec<Approx>>, Vec<Vec<TopK>>) = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
+                let mut out = Vec::new();
+                let mut lowers: Vec<TopK> = rankings.iter().map(|r| TopK::new(r.k)).collect();
+                for_allowed(lo, hi, visit, self.exclude, |r| {
+                    let code = &codes[r * dim..(r + 1) * dim];
+                    let m = self.meta(r);
+                    let a = Approx {
+                        row: r as u32,
+                        shape: m[0] * self.qc.dot(&code[..cnn_dim]),
+                        colour: if colour {
+                            m[2] * self.qk.dot(&code[cnn_dim..])
+                        } else {
+                            0.0
+                        },
+                    };
+                    let bounds = self.bounds(m);
+                    // The chunk's k-th lower bound only grows and never
+                    // exceeds the final floor: a row whose upper bound is
+                    // already below it cannot be a hit and is not kept.
+                    let mut keep = false;
+                    for (ranking, lower) in rankings.iter().zip(&mut lowers) {
+                        if !is_allowed(ranking.allowed.as_ref(), r) {
+                            continue;
+                        }
+                        let (score, bound) = ranking.approximate(&a, bounds);
+                        // One lift for both bounds.
+                        let lift = ranking.lift(r);
+                        let upper = label_prior::lifted(score + bound, lift);
+                        // Most rows stop here: below the floor even at best.
+                        if lower.threshold().is_some_and(|t| upper < t) {
+                            continue;
+                        }
+                        lower.push(Candidate {
+                            key: label_prior::lifted(score - bound, lift),
+                            row: a.row,
+                        });
+                        keep = true;
+                    }
+                    if keep {
+                        out.push(a);
+                    }
+                });
+                (out, lowers)
+            })
+            .unzip();
+        let floors: Vec<f32> = rankings
+            .iter()
+            .enumerate()
+            .map(|(i, ranking)| floor(lowers.iter().map(|l| l[i].clone()), ranking.k))
+            .collect();
+        let search_rows = self.index.search_rows();
+        let empty = || rankings.iter().map(|r| TopK::new(r.k)).collect::<Vec<_>>();
+        approx
+            .par_iter()
+            .map(|chunk| {
+                let mut tops = empty();
+                for a in chunk {
+                    let r = a.row as usize;
+                    let bounds = self.bounds(self.meta(r));
+                    for ((ranking, top), &floor) in rankings.iter().zip(&mut tops).zip(&floors) {
+                        if !is_allowed(ranking.allowed.as_ref(), r) {
+                            continue;
+                        }
+                        let (score, bound) = ranking.approximate(a, bounds);
+                        if ranking.lifted(r, score + bound) >= floor {
+                            let x = &search_rows[r * dim..(r + 1) * dim];
+                            let s = ranking
+                                .metric
+                                .score(self.q, x, cnn_dim, ranking.colour_weight)
+                                .score;
+                            let key = ranking.metric.rank_key(ranking.lifted(r, s));
+                            top.push(Candidate { key, row: a.row });
+                        }
+                    }
+                }
+                tops
+            })
+            .reduce(empty, |a, b| {
+                a.into_iter().zip(b).map(|(a, b)| a.merge(b)).collect()
+            })
+            .into_iter()
+            .map(TopK::into_sorted)
+            .collect()
+    }
+}
+
+/// The k-th best of the chunks' lower bounds: at least k rows score this
+/// much. Fewer than k rows: no floor, every one of them is a hit.
+fn floor(lowers: impl Iterator<Item = TopK>, k: usize) -> f32 {
+    lowers
+        .fold(TopK::new(k), TopK::merge)
+        .threshold()
+        .unwrap_or(f32::NEG_INFINITY)
+}

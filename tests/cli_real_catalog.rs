@@ -48,6 +48,20 @@ fn index_search_update_and_eval_a_real_catalogue() {
         info["model"]["input_size"].as_array().map(Vec::len),
         Some(2)
     );
+    // Bytes per product: every file of the generation, and what a scan reads.
+    let per = &info["bytes_per_product"];
+    let files = per["files"].as_object().expect("files");
+    for c in ["vectors", "products", "search", "codes", "scales"] {
+        assert!(files[c].as_f64().is_some_and(|b| b > 0.0), "{c}: {per}");
+    }
+    let sum: f64 = files.values().filter_map(|v| v.as_f64()).sum();
+    assert!(
+        (sum - per["disk"].as_f64().expect("disk")).abs() < 1e-6,
+        "{per}"
+    );
+    // i8 codes plus four f32 scales per row, whatever the search dimension.
+    let codes = files["codes"].as_f64().expect("codes");
+    assert_eq!(per["read_by_a_scan"].as_f64(), Some(codes + 16.0), "{per}");
 
     // The repaired row kept its name with commas, and NA became missing.
     let q = &ids[0];

@@ -186,6 +186,11 @@ impl Component {
         }
     }
 
+    /// Its name, `vectors`, `codes`, ... (the prefix of its files).
+    pub fn name(self) -> &'static str {
+        self.naming().0
+    }
+
     /// Its file name in generation `g`, e.g. `vectors-000007.f32`.
     pub fn file_name(self, g: u64) -> String {
         let (prefix, ext) = self.naming();

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use lookalike::index::Component;
 use lookalike::Index;
 use serde_json::json;
 
@@ -18,18 +19,23 @@ pub struct Args {
 pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let index = Index::open(index_dir)?;
     let m = index.manifest();
-    let bytes: u64 = [
-        &m.vectors_file,
-        &m.products_file,
-        &m.search_file,
-        &m.codes_file,
-        &m.scales_file,
-    ]
-    .into_iter()
-    .chain(m.projection_file.as_ref())
-    .filter_map(|f| std::fs::metadata(index_dir.join(f)).ok())
-    .map(|md| md.len())
-    .sum();
+    // The generation's files, each with its size.
+    let files: Vec<(Component, u64)> = Component::ALL
+        .iter()
+        .filter_map(|&c| {
+            let f = c.in_manifest(m)?;
+            Some((c, std::fs::metadata(index_dir.join(f)).ok()?.len()))
+        })
+        .collect();
+    let bytes: u64 = files.iter().map(|(_, b)| b).sum();
+    let per_product = |b: u64| b as f64 / index.len().max(1) as f64;
+    // What an unfiltered scan reads of every product: its codes and scales.
+    let scan_bytes: u64 = files
+        .iter()
+        .filter(|(c, _)| matches!(c, Component::Codes | Component::Scales))
+        .map(|(_, b)| b)
+        .sum();
+    let rss = resident_bytes();
     let labelled = index
         .products()
         .iter()
@@ -76,6 +82,12 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         "distinct_values": facets,
         "catalog": m.catalog_root,
         "bytes_on_disk": bytes,
+        "bytes_per_product": {
+            "disk": per_product(bytes),
+            "files": files.iter().map(|(c, b)| (c.name().to_string(), json!(per_product(*b)))).collect::<serde_json::Map<_, _>>(),
+            "read_by_a_scan": per_product(scan_bytes),
+        },
+        "resident_bytes_after_open": rss,
         "backend": lookalike::embedding::current_backend(),
         "committed_at": m.committed_at,
     });
@@ -130,6 +142,35 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     }
     println!("catalogue   {}", m.catalog_root.display());
     println!("fields      {}", m.fields.join(", "));
-    println!("on disk     {:.1} MiB", bytes as f64 / (1 << 20) as f64);
+    println!(
+        "on disk     {:.1} MiB, {:.0} bytes per product ({})",
+        bytes as f64 / (1 << 20) as f64,
+        per_product(bytes),
+        files
+            .iter()
+            .map(|(c, b)| format!("{} {:.0}", c.name(), per_product(*b)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "in memory   {} resident after opening; a scan reads {:.0} bytes per product (codes and scales)",
+        rss.map_or("unknown".to_string(), |r| format!("{:.1} MiB", r as f64 / (1 << 20) as f64)),
+        per_product(scan_bytes)
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// This process's resident memory (`VmRSS`), where the platform says
+/// (Linux); the index's mapped files count only once touched.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }

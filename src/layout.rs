@@ -31,6 +31,25 @@ pub struct RowLayout {
 }
 
 impl RowLayout {
+    /// The layout from the lengths that manifests, head files and training
+    /// data record. There `tap_dim` counts the taps and the head colour
+    /// descriptor together (the field predates the split); the embedder's
+    /// fingerprint says how long the head colour is.
+    pub fn from_recorded(cnn: usize, colour: usize, tap_dim: usize, head_colour: usize) -> Self {
+        RowLayout {
+            cnn,
+            colour,
+            taps: tap_dim.saturating_sub(head_colour),
+            head_colour,
+        }
+    }
+
+    /// `tap_dim` as manifests and head files record it: the taps and the
+    /// head colour descriptor together (see [`RowLayout::from_recorded`]).
+    pub fn recorded_tap_dim(&self) -> usize {
+        self.taps + self.head_colour
+    }
+
     /// Length of a stored row.
     pub fn dim(&self) -> usize {
         self.cnn + self.colour + self.taps + self.head_colour

@@ -103,19 +103,19 @@ pub struct HeadInfo {
 }
 
 impl HeadInfo {
-    /// The layout of the rows it takes. `tap_dim` counts the CNN taps and
-    /// the head colour descriptor at their end (the embedder's share).
+    /// The layout of the rows it takes (the colour part is what the CNN
+    /// part and the recorded `tap_dim` leave of `input_dim`).
     pub fn row_layout(&self) -> RowLayout {
-        let head_colour = self.embedder.head_colour_dim();
-        RowLayout {
-            cnn: self.cnn_dim,
-            colour: self
-                .input_dim
-                .saturating_sub(self.cnn_dim)
-                .saturating_sub(self.tap_dim),
-            taps: self.tap_dim.saturating_sub(head_colour),
-            head_colour,
-        }
+        let colour = self
+            .input_dim
+            .saturating_sub(self.cnn_dim)
+            .saturating_sub(self.tap_dim);
+        RowLayout::from_recorded(
+            self.cnn_dim,
+            colour,
+            self.tap_dim,
+            self.embedder.head_colour_dim(),
+        )
     }
 }
 
@@ -643,7 +643,7 @@ impl Head {
             instance_dim: dims.instance,
             instance_weight: dims.instance_weight,
             cnn_dim: layout.cnn,
-            tap_dim: layout.taps + layout.head_colour,
+            tap_dim: layout.recorded_tap_dim(),
             scale,
             tasks,
             training,

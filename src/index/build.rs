@@ -497,7 +497,7 @@ fn new_manifest(catalog: &Catalog, embedder: &Embedder) -> Manifest {
         products: 0,
         cnn_dim: layout.cnn,
         colour_dim: layout.colour,
-        tap_dim: layout.taps + layout.head_colour,
+        tap_dim: layout.recorded_tap_dim(),
         vectors_file: String::new(),
         products_file: String::new(),
         search_cnn_dim: 0,

@@ -106,13 +106,12 @@ impl Manifest {
     /// head colour descriptor (the fingerprint says how long that is):
     /// the manifest's field names predate the split.
     pub fn row_layout(&self) -> RowLayout {
-        let head_colour = self.embedder.head_colour_dim();
-        RowLayout {
-            cnn: self.cnn_dim,
-            colour: self.colour_dim,
-            taps: self.tap_dim.saturating_sub(head_colour),
-            head_colour,
-        }
+        RowLayout::from_recorded(
+            self.cnn_dim,
+            self.colour_dim,
+            self.tap_dim,
+            self.embedder.head_colour_dim(),
+        )
     }
 
     /// The layout of the search rows.
@@ -215,18 +214,13 @@ impl Component {
     /// Records `name` as its file in `m`.
     pub(crate) fn set_in_manifest(self, m: &mut Manifest, name: Option<String>) {
         match self {
+            Component::Vectors => m.vectors_file = name.unwrap_or_default(),
+            Component::Products => m.products_file = name.unwrap_or_default(),
+            Component::Search => m.search_file = name.unwrap_or_default(),
+            Component::Codes => m.codes_file = name.unwrap_or_default(),
+            Component::Scales => m.scales_file = name.unwrap_or_default(),
             Component::Projection => m.projection_file = name,
             Component::Head => m.head_file = name,
-            required => {
-                let slot = match required {
-                    Component::Vectors => &mut m.vectors_file,
-                    Component::Products => &mut m.products_file,
-                    Component::Search => &mut m.search_file,
-                    Component::Codes => &mut m.codes_file,
-                    _ => &mut m.scales_file,
-                };
-                *slot = name.unwrap_or_default();
-            }
         }
     }
 

@@ -348,11 +348,6 @@ impl Index {
         Ok(self.transform.apply(&self.layout, &e.to_row()))
     }
 
-    /// Length of a stored row.
-    pub fn dim(&self) -> usize {
-        self.layout.dim()
-    }
-
     /// The stored row of product `row`.
     pub fn row(&self, row: usize) -> &[f32] {
         let d = self.layout.dim();

@@ -63,16 +63,16 @@ impl<'a> Dataset<'a> {
     /// CNN part and the head colour descriptor are; `tap_dim` holds the
     /// taps and the head colour, as an index manifest's does).
     pub fn row_layout(&self, embedder: &crate::embedding::EmbedderFingerprint) -> RowLayout {
-        let head_colour = embedder.head_colour_dim();
-        RowLayout {
-            cnn: embedder.cnn_dim,
-            colour: self
-                .dim
-                .saturating_sub(embedder.cnn_dim)
-                .saturating_sub(self.tap_dim),
-            taps: self.tap_dim.saturating_sub(head_colour),
-            head_colour,
-        }
+        let colour = self
+            .dim
+            .saturating_sub(embedder.cnn_dim)
+            .saturating_sub(self.tap_dim);
+        RowLayout::from_recorded(
+            embedder.cnn_dim,
+            colour,
+            self.tap_dim,
+            embedder.head_colour_dim(),
+        )
     }
 
     /// Reads the rows and labels of `index`.

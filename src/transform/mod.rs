@@ -32,18 +32,13 @@ pub enum SearchTransform {
 impl SearchTransform {
     /// The search row of `row` (laid out as `layout`).
     pub fn apply(&self, layout: &RowLayout, row: &[f32]) -> Vec<f32> {
-        match self {
-            SearchTransform::Head(h) => h.apply(row),
-            SearchTransform::Raw | SearchTransform::Pca(_) => {
-                let cnn = layout.cnn(row);
-                let mut s = match self {
-                    SearchTransform::Pca(p) => p.apply(cnn),
-                    _ => cnn.to_vec(),
-                };
-                s.extend_from_slice(layout.colour(row));
-                s
-            }
-        }
+        let mut search = match self {
+            SearchTransform::Head(h) => return h.apply(row),
+            SearchTransform::Pca(p) => p.apply(layout.cnn(row)),
+            SearchTransform::Raw => layout.cnn(row).to_vec(),
+        };
+        search.extend_from_slice(layout.colour(row));
+        search
     }
 
     /// The layout of the search rows it makes from rows of `layout`.

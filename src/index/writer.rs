@@ -186,9 +186,11 @@ pub fn recommit(dir: &Path, transform: TransformChoice) -> Result<Manifest> {
     )
 }
 
-/// The transform to commit `rows` with.
+/// The transform to commit `rows` with; `current` is the manifest of the
+/// generation being replaced, if any.
 fn choose_transform(
     dir: &Path,
+    current: Option<&Manifest>,
     manifest: &Manifest,
     rows: &[&[f32]],
     settings: &SearchSettings,
@@ -197,7 +199,7 @@ fn choose_transform(
         TransformChoice::Raw => return Ok(SearchTransform::Raw),
         TransformChoice::Auto => None,
         TransformChoice::Head(h) => Some(h.clone()),
-        TransformChoice::Keep => current_head(dir, manifest)?,
+        TransformChoice::Keep => current_head(dir, current, manifest)?,
     };
     match head {
         Some(head) => {
@@ -210,7 +212,7 @@ fn choose_transform(
             Ok(SearchTransform::Head(head))
         }
         None => Ok(
-            match choose_projection(dir, manifest.cnn_dim, rows, &settings.pca)? {
+            match choose_projection(dir, current, manifest.cnn_dim, rows, &settings.pca)? {
                 Some(p) => SearchTransform::Pca(p),
                 None => SearchTransform::Raw,
             },
@@ -219,11 +221,12 @@ fn choose_transform(
 }
 
 /// The current generation's head, if it still fits the embedder.
-fn current_head(dir: &Path, manifest: &Manifest) -> Result<Option<Arc<Head>>> {
-    let Some(current) = super::reader::read_manifest(dir).ok() else {
-        return Ok(None);
-    };
-    let Some(file) = current.head_file else {
+fn current_head(
+    dir: &Path,
+    current: Option<&Manifest>,
+    manifest: &Manifest,
+) -> Result<Option<Arc<Head>>> {
+    let Some(file) = current.and_then(|m| m.head_file.as_ref()) else {
         return Ok(None);
     };
     let h = Head::load(&dir.join(file))?;
@@ -242,6 +245,7 @@ fn current_head(dir: &Path, manifest: &Manifest) -> Result<Option<Arc<Head>>> {
 /// changed size by more than 25%, else a fresh fit, or none.
 fn choose_projection(
     dir: &Path,
+    current: Option<&Manifest>,
     cnn_dim: usize,
     rows: &[&[f32]],
     settings: &PcaSettings,
@@ -251,9 +255,8 @@ fn choose_projection(
     if d == 0 || d >= cnn_dim || n < settings.min_products.max(2 * d) {
         return Ok(None);
     }
-    let previous = super::reader::read_manifest(dir)
-        .ok()
-        .and_then(|m| m.projection_file)
+    let previous = current
+        .and_then(|m| m.projection_file.as_ref())
         .and_then(|f| Projection::read(&dir.join(f)).ok())
         .filter(|p| p.input_dim == cnn_dim && p.output_dim == d && p.alpha == settings.alpha);
     if let Some(p) = previous {
@@ -279,18 +282,17 @@ pub fn commit(
     let dir = lock.dir();
     let layout = manifest.row_layout();
     check_dim("the rows for the products", products.len(), rows.len())?;
-    for (i, r) in rows.iter().enumerate() {
-        layout.check(&format!("row {i}"), r)?;
+    // The row's name is formatted for the one that fails, not for every row.
+    if let Some(i) = rows.iter().position(|r| r.len() != layout.dim()) {
+        layout.check(&format!("row {i}"), rows[i])?;
     }
-    let previous = super::reader::read_manifest(dir)
-        .ok()
-        .map(|m| m.generation)
-        .unwrap_or(0);
-    let generation = previous + 1;
+    // The generation being replaced, read once: its number, head and PCA.
+    let current = super::reader::read_manifest(dir).ok();
+    let generation = current.as_ref().map_or(0, |m| m.generation) + 1;
     manifest.generation = generation;
     manifest.products = products.len();
 
-    let transform = choose_transform(dir, &manifest, rows, settings)?;
+    let transform = choose_transform(dir, current.as_ref(), &manifest, rows, settings)?;
     let search_layout = transform.search_layout(&layout);
     manifest.search_cnn_dim = search_layout.shape;
     // Recorded with a head only, as indexes before heads had no such field.

@@ -11,12 +11,14 @@
 use std::time::Instant;
 
 use lookalike::embedding::{ColourSpec, ProductPixels};
-use lookalike::imaging::{decode, fit, image_to_lab, to_tensor, DecodeLimits, Fit, InputGeometry};
+use lookalike::imaging::{
+    decode, fit, image_to_lab, srgb_to_linear, to_tensor, DecodeLimits, Fit, InputGeometry,
+};
 
 /// The conversion as it was before, with the standard library's cube root
-/// (the linearisation is tabulated in both).
-fn reference_lab(rgb: [u8; 3], table: &[f32; 256]) -> [f32; 3] {
-    let lin = |c: u8| table[usize::from(c)];
+/// (the linearisation is the library's own, shared by both).
+fn reference_lab(rgb: [u8; 3]) -> [f32; 3] {
+    let lin = srgb_to_linear;
     let (r, g, b) = (lin(rgb[0]), lin(rgb[1]), lin(rgb[2]));
     let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / 0.950_47;
     let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b;
@@ -52,15 +54,6 @@ fn main() -> anyhow::Result<()> {
     let (search, head) = (ColourSpec::default(), ColourSpec::for_head());
     let mut t = [0f64; 6];
     let (mut lab_fast, mut lab_ref, mut worst) = (0f64, 0f64, 0f32);
-    let mut table = [0f32; 256];
-    for (i, v) in table.iter_mut().enumerate() {
-        let c = i as f32 / 255.0;
-        *v = if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        };
-    }
     let mut sink = 0f32;
     let mut tensor = vec![0f32; 3 * 160 * 120];
     for b in &bytes {
@@ -85,10 +78,7 @@ fn main() -> anyhow::Result<()> {
         let fast = image_to_lab(&fitted);
         lab_fast += s.elapsed().as_secs_f64();
         let s = Instant::now();
-        let slow: Vec<[f32; 3]> = fitted
-            .pixels()
-            .map(|p| reference_lab(p.0, &table))
-            .collect();
+        let slow: Vec<[f32; 3]> = fitted.pixels().map(|p| reference_lab(p.0)).collect();
         lab_ref += s.elapsed().as_secs_f64();
         for (a, b) in fast.iter().zip(&slow) {
             for k in 0..3 {

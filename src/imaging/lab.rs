@@ -3,7 +3,7 @@
 
 /// sRGB (0..255) to linear light, tabulated once: the transfer function's
 /// `powf` per channel was most of the descriptor's cost.
-fn srgb_to_linear(c: u8) -> f32 {
+pub fn srgb_to_linear(c: u8) -> f32 {
     static TABLE: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         let mut t = [0f32; 256];

@@ -13,7 +13,7 @@ pub mod test_support;
 
 pub use decode::{decode, decode_file, DecodeLimits, ImageError};
 pub use fit::{fit, shrink_to, to_tensor, Fit, InputGeometry};
-pub use lab::{image_to_lab, is_backdrop, srgb_to_lab};
+pub use lab::{image_to_lab, is_backdrop, srgb_to_lab, srgb_to_linear};
 pub use locate::{locate_product, ProductLocation, ProductMask, Region, Scene};
 
 /// An upright 8-bit RGB image, the common currency of the pipeline.

@@ -61,7 +61,14 @@ fn main() -> anyhow::Result<()> {
     manifest.colour_dim = spec.dim();
     manifest.embedder.colour = spec;
     let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
-    commit(&lock, manifest, &refs, src.products(), &Default::default())?;
+    commit(
+        &lock,
+        manifest,
+        &refs,
+        src.products(),
+        &Default::default(),
+        &lookalike::NoProgress,
+    )?;
     drop(lock);
     let idx = Index::open(&out)?;
     for w in [0.0f32, 0.2, 0.3, 0.4, 0.5, 0.6] {

@@ -91,7 +91,14 @@ fn main() -> anyhow::Result<()> {
             transform: lookalike::index::TransformChoice::Raw,
             ..Default::default()
         };
-        commit(&lock, man, &refs, src.products(), &raw)?;
+        commit(
+            &lock,
+            man,
+            &refs,
+            src.products(),
+            &raw,
+            &lookalike::NoProgress,
+        )?;
         drop(lock);
         let idx = Index::open(&out)?;
         for w in [0.0f32, 0.3, 0.4, 0.5] {

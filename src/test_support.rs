@@ -130,7 +130,15 @@ pub(crate) fn labelled_index(dir: &std::path::Path) -> Index {
         ..SearchSettings::default()
     };
     let lock = WriteLock::acquire(dir).expect("lock");
-    commit(&lock, manifest, &rows, &products, &settings).expect("commit");
+    commit(
+        &lock,
+        manifest,
+        &rows,
+        &products,
+        &settings,
+        &crate::NoProgress,
+    )
+    .expect("commit");
     drop(lock);
     Index::open(dir).expect("open")
 }

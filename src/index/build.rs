@@ -201,6 +201,7 @@ pub fn build_index(
         &assembled.rows,
         &assembled.records,
         &opts.search,
+        progress,
     )?;
     embedded.journal.remove()?;
     times.add(Stage::Write, t);
@@ -233,6 +234,7 @@ fn previous_generation(dir: &Path, embedder: &Embedder, rebuild: bool) -> Result
         Ok(_) if rebuild => Ok(None),
         Ok(index) => {
             index.check_fingerprint(embedder.fingerprint())?;
+            index.require_stored_rows("updating an index")?;
             Ok(Some(index))
         }
         Err(Error::NoIndex(_)) => Ok(None),
@@ -508,6 +510,9 @@ fn new_manifest(catalog: &Catalog, embedder: &Embedder) -> Manifest {
         head_file: None,
         head_hash: None,
         search_colour_dim: None,
+        ann_file: None,
+        ann: None,
+        ann_mode: Default::default(),
         catalog_image_size: typical_image_size(&catalog.products),
         embedder: embedder.fingerprint().clone(),
         model: embedder.spec().clone(),

@@ -10,6 +10,7 @@
 //!   search-000007.f32       N search rows (shape | colour), f32
 //!   codes-000007.i8         the search rows quantised to i8 (what the scan reads)
 //!   scales-000007.f32       per row: i8 scale and error norm of each part
+//!   ann-000007.usearch      HNSW graph over the search rows (large catalogues, `--ann`)
 //!   journal.bin             embeddings of an unfinished run (resume), if any
 //!   LOCK                    held (flock) by the one process writing
 //! ```
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::ann::{AnnInfo, AnnMode};
 use crate::catalog::Labels;
 use crate::embedding::{EmbedderFingerprint, ModelSpec};
 use crate::layout::{RowLayout, SearchLayout};
@@ -85,6 +87,15 @@ pub struct Manifest {
     /// (else `colour_dim`).
     #[serde(default)]
     pub search_colour_dim: Option<usize>,
+    /// The ANN graph over the search rows, if the generation has one.
+    #[serde(default)]
+    pub ann_file: Option<String>,
+    /// What the graph is (with `ann_file`).
+    #[serde(default)]
+    pub ann: Option<AnnInfo>,
+    /// Whether generations get a graph, as `index --ann` last chose.
+    #[serde(default)]
+    pub ann_mode: AnnMode,
     /// How the vectors were made.
     pub embedder: EmbedderFingerprint,
     /// The model spec, to embed queries the same way.
@@ -158,17 +169,20 @@ pub enum Component {
     Projection,
     /// A copy of the head (with the head transform only).
     Head,
+    /// The HNSW graph over the search rows (with `--ann` only).
+    Ann,
 }
 
 impl Component {
     /// Every component, in the order a commit writes them.
-    pub const ALL: [Component; 7] = [
+    pub const ALL: [Component; 8] = [
         Component::Vectors,
         Component::Search,
         Component::Codes,
         Component::Scales,
         Component::Projection,
         Component::Head,
+        Component::Ann,
         Component::Products,
     ];
 
@@ -182,6 +196,7 @@ impl Component {
             Component::Scales => ("scales", "f32"),
             Component::Projection => ("projection", "bin"),
             Component::Head => ("head", "safetensors"),
+            Component::Ann => ("ann", "usearch"),
         }
     }
 
@@ -207,8 +222,10 @@ impl Component {
             Component::Scales => &m.scales_file,
             Component::Projection => return m.projection_file.as_deref(),
             Component::Head => return m.head_file.as_deref(),
+            Component::Ann => return m.ann_file.as_deref(),
         };
-        Some(name.as_str())
+        // Empty: a generation without that file (no stored rows).
+        Some(name.as_str()).filter(|n| !n.is_empty())
     }
 
     /// Records `name` as its file in `m`.
@@ -221,6 +238,7 @@ impl Component {
             Component::Scales => m.scales_file = name.unwrap_or_default(),
             Component::Projection => m.projection_file = name,
             Component::Head => m.head_file = name,
+            Component::Ann => m.ann_file = name,
         }
     }
 

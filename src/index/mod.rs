@@ -6,8 +6,10 @@
 //! * `reader`: [`Index`], the read side;
 //! * `payload`: label posting lists for filters;
 //! * `journal`: resume after interruption;
+//! * `ann`: the HNSW graph of large catalogues;
 //! * `build`: the indexing pipeline, incremental.
 
+pub(crate) mod ann;
 mod build;
 pub(crate) mod format;
 mod journal;
@@ -15,8 +17,9 @@ pub(crate) mod label_classes;
 pub(crate) mod payload;
 mod reader;
 pub(crate) mod search_rows;
-mod writer;
+pub(crate) mod writer;
 
+pub use ann::{AnnGraph, AnnInfo, AnnMode, AnnParams, ANN_AUTO_MIN_PRODUCTS};
 pub use build::{build_index, BuildOptions, BuildReport, StageTimes};
 pub use format::{Component, Manifest, ProductRecord, FORMAT_VERSION};
 pub use label_classes::LabelClasses;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
+use super::ann::AnnGraph;
 use super::format::{self, Manifest, ProductRecord};
 use super::payload::PayloadIndex;
 use super::search_rows::META_FLOATS;
@@ -105,6 +106,8 @@ pub struct Index {
     transform: SearchTransform,
     /// The head's classes of every product (with a head only).
     label_classes: Option<LabelClasses>,
+    /// The HNSW graph over the search rows, if the generation has one.
+    ann: Option<AnnGraph>,
     products: Vec<ProductRecord>,
     by_id: HashMap<String, usize>,
     payload: PayloadIndex,
@@ -153,7 +156,13 @@ impl Index {
                 .and_then(|v| v.checked_mul(bytes))
                 .ok_or_else(|| corrupt(&format::manifest_path(dir), "sizes overflow".into()))
         };
-        let vectors = Mapped::open(dir, &manifest.vectors_file, size(layout.dim(), 4)?)?;
+        // A generation without stored rows (a synthetic benchmark index)
+        // can be searched, not updated or trained on.
+        let vectors = if manifest.vectors_file.is_empty() {
+            Mapped(None)
+        } else {
+            Mapped::open(dir, &manifest.vectors_file, size(layout.dim(), 4)?)?
+        };
         let search = Mapped::open(dir, &manifest.search_file, size(search_layout.dim(), 4)?)?;
         let codes = Mapped::open(dir, &manifest.codes_file, size(search_layout.dim(), 1)?)?;
         let scales = Mapped::open(dir, &manifest.scales_file, size(META_FLOATS, 4)?)?;
@@ -235,7 +244,24 @@ impl Index {
                 &rows[r * search_dim..(r + 1) * search_dim]
             })
         });
+        let ann = match (&manifest.ann_file, &manifest.ann) {
+            (Some(f), Some(info)) => Some(AnnGraph::open(
+                &dir.join(f),
+                info,
+                &products,
+                search.f32s(),
+                search_layout,
+            )?),
+            (None, None) => None,
+            _ => {
+                return Err(corrupt(
+                    &format::manifest_path(dir),
+                    "ann_file and ann must come together".into(),
+                ))
+            }
+        };
         Ok(Index {
+            ann,
             dir: dir.to_path_buf(),
             manifest,
             vectors,
@@ -290,7 +316,29 @@ impl Index {
         self.products.is_empty()
     }
 
-    /// All stored rows, row-major, `len() * row_layout().dim()` floats.
+    /// Whether the generation keeps its stored rows (every index that
+    /// `lookalike index` writes does; `bench scale`'s synthetic ones keep
+    /// only search rows).
+    pub fn has_stored_rows(&self) -> bool {
+        !self.manifest.vectors_file.is_empty()
+    }
+
+    /// Fails unless the generation keeps its stored rows, naming `what`
+    /// needs them.
+    pub fn require_stored_rows(&self, what: &str) -> Result<()> {
+        if self.has_stored_rows() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(format!(
+                "{what} needs the stored rows, and the index in {} keeps only search rows \
+                 (a `bench scale` index); index the catalogue with `lookalike index`",
+                self.dir.display()
+            )))
+        }
+    }
+
+    /// All stored rows, row-major, `len() * row_layout().dim()` floats
+    /// (empty without [`Index::has_stored_rows`]).
     pub fn vectors(&self) -> &[f32] {
         self.vectors.f32s()
     }
@@ -348,10 +396,11 @@ impl Index {
         Ok(self.transform.apply(&self.layout, &e.to_row()))
     }
 
-    /// The stored row of product `row`.
+    /// The stored row of product `row` (empty without
+    /// [`Index::has_stored_rows`]).
     pub fn row(&self, row: usize) -> &[f32] {
         let d = self.layout.dim();
-        &self.vectors()[row * d..(row + 1) * d]
+        self.vectors().get(row * d..(row + 1) * d).unwrap_or(&[])
     }
 
     /// All product records, in row order.
@@ -399,6 +448,11 @@ impl Index {
     /// The learned head the search rows were made with, if any.
     pub fn head(&self) -> Option<&Head> {
         self.transform.head().map(|h| h.as_ref())
+    }
+
+    /// The ANN graph over the search rows, if the generation has one.
+    pub fn ann(&self) -> Option<&AnnGraph> {
+        self.ann.as_ref()
     }
 
     /// The label index used by filters.

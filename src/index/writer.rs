@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::ann::{AnnMode, AnnParams, AnnWriter, PreviousGraph};
 use super::format::{self, Component, Manifest, ProductRecord};
 use super::search_rows;
 use crate::embedding::Head;
 use crate::error::{Error, IoResultExt, Result};
-use crate::layout::check_dim;
+use crate::layout::{check_dim, SearchLayout};
+use crate::progress::Progress;
 use crate::transform::{Projection, SearchTransform};
 
 /// Exclusive right to write an index directory, held until dropped.
@@ -157,21 +159,32 @@ impl Default for PcaSettings {
     }
 }
 
-/// How search rows are derived from stored rows at commit time.
+/// How search rows are derived from stored rows at commit time, and what
+/// is built over them.
 #[derive(Debug, Clone, Default)]
 pub struct SearchSettings {
     /// The transform.
     pub transform: TransformChoice,
     /// How a PCA is fitted ([`TransformChoice::Auto`], or `Keep` without a head).
     pub pca: PcaSettings,
+    /// Whether the generation gets an ANN graph (`None`: what the current
+    /// generation recorded, else [`AnnMode::Auto`]).
+    pub ann: Option<AnnMode>,
+    /// The graph's parameters.
+    pub ann_params: AnnParams,
 }
 
 /// Commits the current rows and products again with another transform:
 /// what `lookalike train` does to make the index use the head it learned.
 /// No image is read; the previous generation stays intact until the swap.
-pub fn recommit(dir: &Path, transform: TransformChoice) -> Result<Manifest> {
+pub fn recommit(
+    dir: &Path,
+    transform: TransformChoice,
+    progress: &dyn Progress,
+) -> Result<Manifest> {
     let lock = WriteLock::acquire(dir)?;
     let index = super::reader::Index::open(dir)?;
+    index.require_stored_rows("re-committing with another transform")?;
     let rows: Vec<&[f32]> = (0..index.len()).map(|r| index.row(r)).collect();
     let settings = SearchSettings {
         transform,
@@ -183,6 +196,7 @@ pub fn recommit(dir: &Path, transform: TransformChoice) -> Result<Manifest> {
         &rows,
         index.products(),
         &settings,
+        progress,
     )
 }
 
@@ -271,13 +285,15 @@ fn choose_projection(
 
 /// Commits a new generation: every [`Component`] of it, then the manifest
 /// that points to them. `manifest.generation`, sizes and file names are
-/// set here.
+/// set here. `progress` hears of the ANN graph's build and may cancel it
+/// (the current generation then stays as it was).
 pub fn commit(
     lock: &WriteLock,
-    mut manifest: Manifest,
+    manifest: Manifest,
     rows: &[&[f32]],
     products: &[ProductRecord],
     settings: &SearchSettings,
+    progress: &dyn Progress,
 ) -> Result<Manifest> {
     let dir = lock.dir();
     let layout = manifest.row_layout();
@@ -288,33 +304,95 @@ pub fn commit(
     }
     // The generation being replaced, read once: its number, head and PCA.
     let current = super::reader::read_manifest(dir).ok();
-    let generation = current.as_ref().map_or(0, |m| m.generation) + 1;
-    manifest.generation = generation;
-    manifest.products = products.len();
 
     let transform = choose_transform(dir, current.as_ref(), &manifest, rows, settings)?;
-    let search_layout = transform.search_layout(&layout);
-    manifest.search_cnn_dim = search_layout.shape;
-    // Recorded with a head only, as indexes before heads had no such field.
-    manifest.search_colour_dim = transform.head().map(|_| search_layout.colour);
     let search: Vec<Vec<f32>> = rows
         .par_iter()
         .map(|r| transform.apply(&layout, r))
         .collect();
-    let (codes, scales) = search_rows::build(&search, search_layout.shape);
+    write_generation(
+        lock,
+        manifest,
+        current.as_ref(),
+        Generation {
+            stored: Some(rows),
+            transform: &transform,
+            search: &search,
+            products,
+        },
+        settings,
+        progress,
+    )
+}
+
+/// What a generation holds, ready to be written.
+pub(crate) struct Generation<'a> {
+    /// The stored rows (`None`: a generation of search rows only, which
+    /// can be searched but not updated or trained on).
+    pub stored: Option<&'a [&'a [f32]]>,
+    /// The transform the search rows were made with.
+    pub transform: &'a SearchTransform,
+    /// The search rows.
+    pub search: &'a [Vec<f32>],
+    /// The products, in row order.
+    pub products: &'a [ProductRecord],
+}
+
+/// Writes the components of `generation` as the one after `current`,
+/// then the manifest that points to them.
+pub(crate) fn write_generation(
+    lock: &WriteLock,
+    mut manifest: Manifest,
+    current: Option<&Manifest>,
+    generation: Generation<'_>,
+    settings: &SearchSettings,
+    progress: &dyn Progress,
+) -> Result<Manifest> {
+    let dir = lock.dir();
+    let Generation {
+        stored,
+        transform,
+        search,
+        products,
+    } = generation;
+    check_dim(
+        "the search rows for the products",
+        products.len(),
+        search.len(),
+    )?;
+    let layout = manifest.row_layout();
+    let number = current.map_or(0, |m| m.generation) + 1;
+    manifest.generation = number;
+    manifest.products = products.len();
+    let search_layout = transform.search_layout(&layout);
+    if let Some(i) = search.iter().position(|r| r.len() != search_layout.dim()) {
+        search_layout.check(&format!("search row {i}"), &search[i])?;
+    }
+    manifest.search_cnn_dim = search_layout.shape;
+    // Recorded with a head only, as indexes before heads had no such field.
+    manifest.search_colour_dim = transform.head().map(|_| search_layout.colour);
+    let (codes, scales) = search_rows::build(search, search_layout.shape);
     let head_bytes = transform.head().map(|h| h.to_bytes()).transpose()?;
     manifest.head_hash = head_bytes
         .as_ref()
         .map(|b| blake3::hash(b).to_hex().to_string());
+    manifest.ann_mode = settings
+        .ann
+        .or(current.map(|m| m.ann_mode))
+        .unwrap_or_default();
+    manifest.ann = None;
 
     for component in Component::ALL {
-        let name = component.file_name(generation);
+        let name = component.file_name(number);
         let path = dir.join(&name);
         let written = match component {
-            Component::Vectors => {
-                write_atomic(&path, |w| rows.iter().try_for_each(|r| write_f32s(w, r)))?;
-                true
-            }
+            Component::Vectors => match stored {
+                Some(rows) => {
+                    write_atomic(&path, |w| rows.iter().try_for_each(|r| write_f32s(w, r)))?;
+                    true
+                }
+                None => false,
+            },
             Component::Search => {
                 write_atomic(&path, |w| search.iter().try_for_each(|r| write_f32s(w, r)))?;
                 true
@@ -341,6 +419,19 @@ pub fn commit(
                 }
                 None => false,
             },
+            Component::Ann if manifest.ann_mode.wants_graph(products.len()) => {
+                let writer = AnnWriter {
+                    search_rows: search,
+                    layout: search_layout,
+                    products,
+                    params: settings.ann_params,
+                };
+                let previous = PreviousGeneration::read(dir, current);
+                let info = writer.write(&path, previous.as_ref().map(|p| p.graph()), progress)?;
+                manifest.ann = Some(info);
+                true
+            }
+            Component::Ann => false,
             Component::Products => {
                 write_atomic(&path, |w| {
                     serde_json::to_writer(&mut *w, products).map_err(std::io::Error::other)
@@ -363,6 +454,53 @@ pub fn commit(
     sync_dir(dir)?;
     collect_garbage(dir, &manifest);
     Ok(manifest)
+}
+
+/// What an update of the ANN graph needs of the generation being
+/// replaced: its graph file, products and search rows (mapped).
+struct PreviousGeneration {
+    file: PathBuf,
+    info: super::ann::AnnInfo,
+    products: Vec<ProductRecord>,
+    search: memmap2::Mmap,
+    layout: SearchLayout,
+}
+
+impl PreviousGeneration {
+    /// The current generation's, if it has a graph and its files read;
+    /// otherwise the graph is built from scratch (never an error: the
+    /// update only saves time).
+    fn read(dir: &Path, current: Option<&Manifest>) -> Option<PreviousGeneration> {
+        let m = current?;
+        let (file, info) = (dir.join(m.ann_file.as_ref()?), m.ann.clone()?);
+        let products: Vec<ProductRecord> =
+            serde_json::from_slice(&fs::read(dir.join(&m.products_file)).ok()?).ok()?;
+        let search_file = File::open(dir.join(&m.search_file)).ok()?;
+        // SAFETY: generation files are never modified in place.
+        let search = unsafe { memmap2::Mmap::map(&search_file) }.ok()?;
+        let layout = m.search_layout();
+        let aligned = unsafe { search.align_to::<f32>() }.0.is_empty();
+        (aligned && search.len() == products.len() * layout.dim() * 4).then_some(
+            PreviousGeneration {
+                file,
+                info,
+                products,
+                search,
+                layout,
+            },
+        )
+    }
+
+    fn graph(&self) -> PreviousGraph<'_> {
+        PreviousGraph {
+            file: self.file.clone(),
+            info: &self.info,
+            products: &self.products,
+            // SAFETY: alignment checked in `read`; any bits are an f32.
+            search_rows: unsafe { self.search.align_to::<f32>().1 },
+            layout: self.layout,
+        }
+    }
 }
 
 /// Writes floats as the index stores them (little-endian; big-endian hosts

@@ -74,6 +74,31 @@ impl VectorBackend for ExactScan<'_> {
     }
 }
 
+impl ExactScan<'_> {
+    /// The exact top `ranking.k` among the rows of `allowed` (the
+    /// ranking's own filters are not applied: `allowed` already holds
+    /// them), best first, by the ranking's key with its label term.
+    pub fn top_k_in(
+        &self,
+        query: &[f32],
+        exclude: Option<usize>,
+        ranking: &Ranking<'_>,
+        allowed: RowSet,
+    ) -> Vec<Candidate> {
+        let scan = ScanRanking {
+            k: ranking.k,
+            metric: ranking.metric,
+            colour_weight: ranking.colour_weight,
+            prior: ranking.prior,
+            allowed: Some(allowed),
+        };
+        Scan::new(self.index, query, exclude)
+            .run(std::slice::from_ref(&scan))
+            .pop()
+            .unwrap_or_default()
+    }
+}
+
 /// Visits the allowed rows of `lo..hi` (all but `exclude`).
 fn for_allowed(
     lo: usize,

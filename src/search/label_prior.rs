@@ -16,6 +16,7 @@
 //! product's own labels (a search by id ranks like a search by its image).
 //! The weight was chosen by the evaluation (docs/quality.md, "Ablations"; the rule: docs/training.md).
 
+use super::row_set::RowSet;
 use crate::index::Index;
 
 /// The label term for one query.
@@ -60,6 +61,41 @@ impl<'a> LabelPrior<'a> {
         // The same sum as [`lifted`], with its label part kept.
         let part = self.lift(r) * (1.0 - s);
         (s + part, part)
+    }
+
+    /// The largest lift any row can have: every part's likeliest class.
+    pub fn max_lift(&self) -> f32 {
+        self.scale
+            * self
+                .parts
+                .iter()
+                .map(|(_, p)| p.iter().copied().fold(0.0, f32::max))
+                .sum::<f32>()
+    }
+
+    /// The rows of the likeliest class of the first part (the kind, where
+    /// the head has one) among `n`, and the largest lift any other row
+    /// can have: the rows that the label term can lift furthest.
+    pub fn likeliest_class(&self, n: usize) -> Option<(RowSet, f32)> {
+        let (class, p) = self.parts.first()?;
+        let (best, _) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+        let mut rows = RowSet::empty(n);
+        for (r, &c) in class.iter().enumerate().take(n) {
+            if usize::from(c) == best {
+                rows.insert(r);
+            }
+        }
+        let runner_up = p
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| *c != best)
+            .map(|(_, &x)| x)
+            .fold(0.0, f32::max);
+        let rest: f32 = self.parts[1..]
+            .iter()
+            .map(|(_, p)| p.iter().copied().fold(0.0, f32::max))
+            .sum();
+        Some((rows, self.scale * (runner_up + rest)))
     }
 
     /// The lift of row `r`, in `0..=weight`.

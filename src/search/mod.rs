@@ -10,6 +10,7 @@
 //! [`Filter`]s. The hits are then scored exactly and explained (shape,
 //! colour and label parts).
 
+mod ann;
 mod backend;
 mod browse;
 mod catalogue_vote;
@@ -64,6 +65,10 @@ pub enum Query<'a> {
     Product(&'a str),
     /// An embedded image.
     Embedding(&'a Embedding),
+    /// A search row made elsewhere (the index's [`SearchLayout`](crate::layout::SearchLayout):
+    /// both parts unit length), e.g. by another copy of the same model and
+    /// head.
+    SearchRow(&'a [f32]),
 }
 
 /// Search parameters besides the query.
@@ -83,6 +88,38 @@ pub struct SearchRequest {
     /// Share of the catalogue's vote in what the query is recognised as, in
     /// `0..=1` (see `catalogue_vote`); used with a head only.
     pub vote_weight: f32,
+    /// Which backend finds the candidates.
+    pub backend: Backend,
+}
+
+/// Which backend a search asks for candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The index's ANN graph if it has one, else the exact scan.
+    #[default]
+    Auto,
+    /// The exact scan, whatever the index has.
+    Exact,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "exact" => Ok(Backend::Exact),
+            _ => Err(format!("unknown backend `{s}` (auto or exact)")),
+        }
+    }
+}
+
+/// The backend `choice` means for `index`.
+fn backend(index: &Index, choice: Backend) -> Box<dyn VectorBackend + '_> {
+    match (choice, index.ann()) {
+        (Backend::Auto, Some(graph)) => Box::new(ann::AnnSearch::new(index, graph)),
+        _ => Box::new(ExactScan::new(index)),
+    }
 }
 
 impl Default for SearchRequest {
@@ -94,6 +131,7 @@ impl Default for SearchRequest {
             colour_weight: DEFAULT_COLOUR_WEIGHT,
             label_weight: DEFAULT_LABEL_WEIGHT,
             vote_weight: DEFAULT_VOTE_WEIGHT,
+            backend: Backend::Auto,
         }
     }
 }
@@ -186,7 +224,7 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
         // The vote's neighbours: every row, whatever the filters, by looks.
         rankings.push(vote_ranking());
     }
-    let mut tops = ExactScan::new(index)
+    let mut tops = backend(index, req.backend)
         .top_k(&q, exclude, &rankings)?
         .into_iter();
     let candidates = tops.next().unwrap_or_default();
@@ -235,6 +273,10 @@ fn query_row(index: &Index, query: &Query<'_>) -> Result<(Vec<f32>, Option<usize
             Ok((index.search_row(row).to_vec(), Some(row)))
         }
         Query::Embedding(e) => Ok((index.query_row(e)?, None)),
+        Query::SearchRow(row) => {
+            crate::layout::check_dim("a search row", index.search_layout().dim(), row.len())?;
+            Ok((row.to_vec(), None))
+        }
     }
 }
 
@@ -254,7 +296,7 @@ pub fn recognition(
     let (q, exclude) = query_row(index, query)?;
     let mut probs = head.probabilities(&q);
     if let Some(classes) = index.label_classes().filter(|_| vote_weight > 0.0) {
-        let near = ExactScan::new(index).top_k(&q, exclude, &[vote_ranking()])?;
+        let near = backend(index, Backend::Auto).top_k(&q, exclude, &[vote_ranking()])?;
         if let Some(near) = near.first() {
             catalogue_vote::blend(&mut probs, classes, &neighbours(near), vote_weight);
         }
@@ -267,7 +309,7 @@ pub fn recognition(
 /// `None` for an empty index.
 pub(crate) fn nearest_similarity(index: &Index, query: &Embedding) -> Result<Option<f32>> {
     let (q, _) = query_row(index, &Query::Embedding(query))?;
-    let near = ExactScan::new(index).top_k(
+    let near = backend(index, Backend::Auto).top_k(
         &q,
         None,
         &[Ranking {
@@ -316,7 +358,7 @@ pub fn recognition_json(r: &Recognition) -> serde_json::Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::topk::TopK;
     use super::*;
     use crate::catalog::Labels;
@@ -330,25 +372,57 @@ mod tests {
         n: usize,
         settings: &SearchSettings,
     ) -> Index {
-        let mut rng = SplitMix64(42);
-        let mut unit = |len: usize| {
+        random_index_of(dir, &(0..n).collect::<Vec<_>>(), settings)
+    }
+
+    /// Commits products `p{i}` for each of `ids`, each with the same random
+    /// unit row (cnn 48 | colour 16) in every generation; one in 250 is
+    /// tagged `rare`.
+    pub(crate) fn random_index_of(
+        dir: &std::path::Path,
+        ids: &[usize],
+        settings: &SearchSettings,
+    ) -> Index {
+        let unit = |rng: &mut SplitMix64, len: usize| {
             let mut v: Vec<f32> = (0..len)
                 .map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0)
                 .collect();
             crate::vector::l2_normalise(&mut v);
             v
         };
-        let rows: Vec<Vec<f32>> = (0..n)
-            .map(|_| {
-                let mut r = unit(48);
-                r.extend(unit(16));
+        // Products come in 64 looks, as a catalogue's do: a look's centre
+        // plus as much noise again (uniform random rows would have no
+        // neighbours worth the name).
+        let centres: Vec<(Vec<f32>, Vec<f32>)> = (0..64u64)
+            .map(|c| {
+                let mut rng = SplitMix64(7 + c);
+                (unit(&mut rng, 48), unit(&mut rng, 16))
+            })
+            .collect();
+        let rows: Vec<Vec<f32>> = ids
+            .iter()
+            .map(|&i| {
+                let mut rng = SplitMix64(42 ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let (c, k) = &centres[i % centres.len()];
+                let mut part = |centre: &[f32]| {
+                    let noise = unit(&mut rng, centre.len());
+                    let mut v: Vec<f32> = centre.iter().zip(&noise).map(|(a, b)| a + b).collect();
+                    crate::vector::l2_normalise(&mut v);
+                    v
+                };
+                let mut r = part(c);
+                r.extend(part(k));
                 r
             })
             .collect();
-        let products: Vec<ProductRecord> = (0..n)
-            .map(|i| {
+        let products: Vec<ProductRecord> = ids
+            .iter()
+            .map(|&i| {
                 let mut labels = Labels::default();
                 labels.set("gender", if i % 3 == 0 { "Women" } else { "Men" });
+                if i % 250 == 7 {
+                    labels.set("tag", "rare");
+                }
                 ProductRecord {
                     id: format!("p{i}"),
                     hash: String::new(),
@@ -362,10 +436,18 @@ mod tests {
             "layout": "nchw", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "output": "o",
             "cnn_dim": 48, "colour": crate::embedding::ColourSpec::default(), "pipeline_version": 1
         });
-        let manifest = crate::index::format::test_manifest(48, 16, embedder, &["gender"]);
+        let manifest = crate::index::format::test_manifest(48, 16, embedder, &["gender", "tag"]);
         let lock = WriteLock::acquire(dir).expect("lock");
         let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
-        commit(&lock, manifest, &refs, &products, settings).expect("commit");
+        commit(
+            &lock,
+            manifest,
+            &refs,
+            &products,
+            settings,
+            &crate::NoProgress,
+        )
+        .expect("commit");
         drop(lock);
         Index::open(dir).expect("open")
     }
@@ -424,6 +506,7 @@ mod tests {
                 colour_weight: w,
                 label_weight: 0.0,
                 vote_weight: DEFAULT_VOTE_WEIGHT,
+                backend: Backend::Exact,
             };
             let id = format!("p{}", i * 7);
             let row = index.row_of(&id).expect("row");

@@ -135,6 +135,7 @@ impl<'a> Dataset<'a> {
                 validation.len()
             )));
         }
+        index.require_stored_rows("training a head")?;
         Ok(Dataset {
             rows: Cow::Borrowed(index.vectors()),
             dim: index.row_layout().dim(),

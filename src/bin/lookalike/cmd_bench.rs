@@ -20,7 +20,11 @@ const SHARED_SHOPPER: &str = "../shared/datasets/shopper-photos-dev";
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Another benchmark than indexing and query latency.
+    #[command(subcommand)]
+    what: Option<Benchmark>,
     /// Catalogue to index for the throughput figure (default: the index's
     /// catalogue, else ../shared/datasets/fashion-product-images-small).
     #[arg(long)]
@@ -58,6 +62,14 @@ pub struct Args {
     json: bool,
 }
 
+/// The benchmarks besides the default one.
+#[derive(Debug, clap::Subcommand)]
+enum Benchmark {
+    /// The exact scan against the ANN graph on N synthetic products made
+    /// from the index (recall, latency on one core, build time, memory).
+    Scale(crate::cmd_bench_scale::Args),
+}
+
 fn list_images(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
@@ -72,6 +84,9 @@ fn list_images(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
+    if let Some(Benchmark::Scale(scale)) = args.what {
+        return crate::cmd_bench_scale::run(index_dir, scale);
+    }
     let manifest = read_manifest(index_dir).ok();
     let catalog_dir = args
         .catalog

@@ -10,7 +10,9 @@ use lookalike::catalog::Catalog;
 use lookalike::embedding::Head;
 use lookalike::embedding::{parse_input_size, ColourSpec, Embedder, ModelSpec};
 use lookalike::imaging::Fit;
-use lookalike::index::{build_index, read_manifest, BuildOptions, SearchSettings, TransformChoice};
+use lookalike::index::{
+    build_index, read_manifest, AnnMode, BuildOptions, SearchSettings, TransformChoice,
+};
 
 use crate::output::{progress_bar, secs, BarProgress};
 
@@ -52,6 +54,10 @@ pub struct Args {
     /// it), `none`, or a head file from `lookalike train`.
     #[arg(long, default_value = "auto")]
     head: String,
+    /// ANN graph over the search rows: `auto` (what the index has, else a
+    /// graph from 100,000 products), `on` or `off` (the exact scan only).
+    #[arg(long)]
+    ann: Option<AnnMode>,
 }
 
 /// What `--head` asks for, given the catalogue and the embedder.
@@ -139,6 +145,7 @@ pub fn run(index: &Path, args: Args) -> Result<ExitCode> {
             .unwrap_or_else(|| embedder.backend().preferred_batch_size()),
         search: SearchSettings {
             transform: head,
+            ann: args.ann,
             ..SearchSettings::default()
         },
         ..BuildOptions::default()

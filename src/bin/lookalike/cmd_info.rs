@@ -35,7 +35,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         .filter(|(c, _)| matches!(c, Component::Codes | Component::Scales))
         .map(|(_, b)| b)
         .sum();
-    let rss = resident_bytes();
+    let rss = lookalike::bench::resident_bytes();
     let labelled = index
         .products()
         .iter()
@@ -89,6 +89,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         },
         "resident_bytes_after_open": rss,
         "backend": lookalike::embedding::current_backend(),
+        "search_backend": search_backend(&index),
         "committed_at": m.committed_at,
     });
     if args.json {
@@ -124,6 +125,26 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         search.shape,
         search.colour
     );
+    match index.ann() {
+        Some(g) => {
+            let i = g.info();
+            println!(
+                "ANN         {} graph (--ann {}): M {}, ef_construction {}, ef {}; {} rows, {} deleted slots, {:.0} bytes per product",
+                i.engine,
+                m.ann_mode,
+                i.params.connectivity,
+                i.params.expansion_add,
+                i.params.expansion_search,
+                i.rows,
+                i.deleted,
+                i.bytes as f64 / i.rows.max(1) as f64
+            );
+        }
+        None => println!(
+            "ANN         none (--ann {}): every search is the exact scan",
+            m.ann_mode
+        ),
+    }
     match index.head() {
         Some(h) => println!(
             "head        trained ({}): {} learned shape + {} instance + {} learned colour dims; recognises {}",
@@ -160,17 +181,11 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// This process's resident memory (`VmRSS`), where the platform says
-/// (Linux); the index's mapped files count only once touched.
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+/// The search backend of `index`, for `info --json`.
+fn search_backend(index: &Index) -> serde_json::Value {
+    let mode = index.manifest().ann_mode;
+    match index.ann() {
+        Some(g) => json!({ "kind": "ann", "ann_mode": mode, "graph": g.info() }),
+        None => json!({ "kind": "exact", "ann_mode": mode }),
+    }
 }

@@ -177,10 +177,17 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let attached = if args.no_attach {
         None
     } else {
-        Some(recommit(
+        let bar = crate::output::progress_bar();
+        let written = recommit(
             index_dir,
             TransformChoice::Head(Arc::new(report.head.clone())),
-        )?)
+            &crate::output::BarProgress {
+                bar: &bar,
+                cancel: None,
+            },
+        )?;
+        bar.finish_and_clear();
+        Some(written)
     };
     if args.json {
         let out = serde_json::json!({

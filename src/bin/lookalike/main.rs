@@ -1,6 +1,7 @@
 //! `lookalike`: the command-line face of the library.
 
 mod cmd_bench;
+mod cmd_bench_scale;
 mod cmd_eval;
 mod cmd_index;
 mod cmd_info;

@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 use lookalike::search::{
-    Filter, Metric, SearchRequest, DEFAULT_COLOUR_WEIGHT, DEFAULT_LABEL_WEIGHT, DEFAULT_VOTE_WEIGHT,
+    Backend, Filter, Metric, SearchRequest, DEFAULT_COLOUR_WEIGHT, DEFAULT_LABEL_WEIGHT,
+    DEFAULT_VOTE_WEIGHT,
 };
 
 /// How hits are scored.
@@ -24,6 +25,10 @@ pub struct RankingArgs {
     /// with their labels (0: the head alone).
     #[arg(long, default_value_t = DEFAULT_VOTE_WEIGHT)]
     pub vote_weight: f32,
+    /// Where candidates come from: `auto` (the index's ANN graph if it has
+    /// one, else the exact scan) or `exact` (always the scan).
+    #[arg(long, default_value = "auto")]
+    pub backend: Backend,
 }
 
 impl RankingArgs {
@@ -36,6 +41,7 @@ impl RankingArgs {
             colour_weight: self.colour_weight,
             label_weight: self.label_weight,
             vote_weight: self.vote_weight,
+            backend: self.backend,
         };
         req.validate()?;
         Ok(req)

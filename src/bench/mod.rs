@@ -1,5 +1,12 @@
 //! Throughput and latency measurements behind `lookalike bench`.
 
+mod scale;
+
+pub use scale::{
+    bench_scale_queries, resident_bytes, write_synthetic_index, AnnFigures, ExactFigures,
+    FilteredFigures, QueryFigures, QueryPlan, ScaleOptions, SyntheticIndex, SELECTIVITIES,
+};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -365,10 +365,15 @@ pub fn bench_scale_queries(dir: &Path) -> Result<QueryFigures> {
     let path = dir.join(QUERIES_FILE);
     let bytes = std::fs::read(&path).at(&path)?;
     let dim = index.search_layout().dim();
-    let vectors: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    if bytes.len() % 4 != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{}: {} bytes, not whole f32 values",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    // The same float I/O as the index files.
+    let vectors: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
     if vectors.len() != plan.vectors * dim {
         return Err(Error::InvalidArgument(format!(
             "{}: {} values, expected {} queries of {dim}",

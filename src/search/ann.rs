@@ -131,7 +131,7 @@ impl<'a> AnnSearch<'a> {
         };
         let mut count = (ranking.k * OVERSAMPLE).max(MIN_CANDIDATES);
         loop {
-            let mut rows = self.graph.nearest(&weighted, count, pass)?;
+            let rows = self.graph.nearest(&weighted, count, pass)?;
             if rows.len() < wanted {
                 tracing::debug!(
                     "the graph found {} of {wanted} rows under the filters: exact scan",
@@ -140,36 +140,43 @@ impl<'a> AnnSearch<'a> {
                 return Ok(None);
             }
             let found = rows.len();
-            let lowest_of = |rows: &[usize]| {
-                rows.iter()
-                    .map(|&r| self.score(query, r, ranking))
-                    .fold(f32::INFINITY, f32::min)
+            // Each candidate is scored once: `(row, score before the label term)`.
+            let scored_rows = |rows: Vec<usize>| -> Vec<(usize, f32)> {
+                rows.into_iter()
+                    .map(|r| (r, self.score(query, r, ranking)))
+                    .collect()
             };
-            let lowest = lowest_of(&rows);
+            let lowest_of = |scored: &[(usize, f32)]| {
+                scored.iter().map(|&(_, s)| s).fold(f32::INFINITY, f32::min)
+            };
+            let mut scored = scored_rows(rows);
+            let lowest = lowest_of(&scored);
             // The best an unseen row can reach, from its raw score bound
             // and its largest lift.
             let mut unseen_best = label_prior::lifted(lowest, max_lift);
             if let Some((set, rest)) = &likely {
                 unseen_best = label_prior::lifted(lowest, *rest);
                 match &likely_exact {
-                    Some(top) => rows.extend(top.iter().map(|c| c.row as usize)),
+                    Some(top) => {
+                        scored.extend(scored_rows(top.iter().map(|c| c.row as usize).collect()))
+                    }
                     None => {
-                        let in_set = self
-                            .graph
-                            .nearest(&weighted, count, |r| pass(r) && set.contains(r))?;
+                        let in_set = scored_rows(
+                            self.graph
+                                .nearest(&weighted, count, |r| pass(r) && set.contains(r))?,
+                        );
                         if in_set.len() == count {
                             let bound = label_prior::lifted(lowest_of(&in_set), max_lift);
                             unseen_best = unseen_best.max(bound);
                         }
-                        rows.extend(in_set);
+                        scored.extend(in_set);
                     }
                 }
-                rows.sort_unstable();
-                rows.dedup();
+                scored.sort_unstable_by_key(|&(r, _)| r);
+                scored.dedup_by_key(|&mut (r, _)| r);
             }
             let mut top = TopK::new(ranking.k);
-            for &r in &rows {
-                let s = self.score(query, r, ranking);
+            for &(r, s) in &scored {
                 let lift = ranking.prior.map_or(0.0, |p| p.lift(r));
                 top.push(Candidate {
                     key: ranking.metric.rank_key(label_prior::lifted(s, lift)),

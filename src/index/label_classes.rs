@@ -23,9 +23,32 @@ pub struct TaskClasses {
     /// Per row: whether `class` is the catalogue's label (`false`: the
     /// head's guess).
     pub labelled: Vec<bool>,
+    /// Per class, its rows in order: made once here so that a search that
+    /// wants one class's rows does not read every row's class.
+    members: Vec<Vec<u32>>,
 }
 
 impl TaskClasses {
+    /// The classes of task `task`: `class` and `labelled` per row.
+    pub fn new(task: usize, class: Vec<u16>, labelled: Vec<bool>) -> TaskClasses {
+        let classes = class.iter().map(|&c| usize::from(c) + 1).max().unwrap_or(0);
+        let mut members = vec![Vec::new(); classes];
+        for (r, &c) in class.iter().enumerate() {
+            members[usize::from(c)].push(r as u32);
+        }
+        TaskClasses {
+            task,
+            class,
+            labelled,
+            members,
+        }
+    }
+
+    /// The rows of class `c`, in order.
+    pub fn rows_of(&self, c: usize) -> &[u32] {
+        self.members.get(c).map_or(&[], Vec::as_slice)
+    }
+
     /// Rows whose class is the head's guess (no usable catalogue label).
     pub fn guessed(&self) -> usize {
         self.labelled.iter().filter(|l| !**l).count()
@@ -97,11 +120,7 @@ impl LabelClasses {
             .map(|(i, (task, _))| {
                 let (class, labelled): (Vec<u16>, Vec<bool>) =
                     per_row.iter().map(|row| row[i]).unzip();
-                TaskClasses {
-                    task: *task,
-                    class,
-                    labelled,
-                }
+                TaskClasses::new(*task, class, labelled)
             })
             .collect();
         let position = |part: Part| {

@@ -4,8 +4,9 @@
 //! For each ranking, the graph is asked for a few times `k` rows by the
 //! inner product of `[(1 - w) shape, w colour]` (the weighted cosine, and
 //! the Euclidean order too, as both parts are unit length); those
-//! candidates are then scored with the exact f32 rows, the label term
-//! included, and the best `k` kept. Two cases go to the exact scan
+//! candidates are then scored as the exact scan scores rows, the label
+//! term included: through their i8 codes with an error bound, then with
+//! the f32 rows for the few that can reach the top `k`, which are kept. Two cases go to the exact scan
 //! instead, which is then both faster and exact:
 //!
 //! * a selective filter: a graph search that may only return 1 % of its
@@ -22,11 +23,11 @@
 //! [`MAX_CANDIDATES`].
 
 use super::backend::{Ranking, VectorBackend};
-use super::exact::ExactScan;
+use super::exact::{ExactScan, Rescorer};
 use super::filter;
-use super::label_prior;
+use super::label_prior::{self, LikeliestClass};
 use super::row_set::RowSet;
-use super::topk::{Candidate, TopK};
+use super::topk::Candidate;
 use crate::error::Result;
 use crate::index::{AnnGraph, Index};
 
@@ -52,6 +53,29 @@ const EXACT_FACTOR: f64 = 6000.0;
 /// 1M (8 %), 16,000 of 44,000.
 pub(crate) fn exact_is_cheaper(matching: usize, n: usize) -> bool {
     (matching as f64) < (EXACT_FACTOR * n as f64).sqrt()
+}
+
+/// A candidate row with its approximate score before the label term and
+/// that score's error bound ([`Rescorer::approximate`]).
+type Scored = (usize, (f32, f32));
+
+/// The lowest approximate score of `scored`: the graph's estimate of the
+/// best score a row it did not return can have.
+fn lowest_of(scored: &[Scored]) -> f32 {
+    scored
+        .iter()
+        .map(|&(_, (s, _))| s)
+        .fold(f32::INFINITY, f32::min)
+}
+
+/// The likeliest kind's candidates of one ranking (see
+/// [`AnnSearch::likely_pass`]).
+struct LikelyPass<'c> {
+    class: LikeliestClass<'c>,
+    /// Its exact top `k` under the filters (approximate scores, as the
+    /// graph's candidates), where scanning its rows is cheaper than
+    /// searching the graph.
+    exact: Option<Vec<Scored>>,
 }
 
 /// Candidates from the graph, rescored exactly.
@@ -107,104 +131,120 @@ impl<'a> AnnSearch<'a> {
             .collect();
         let pass = |r: usize| Some(r) != exclude && allowed.as_ref().is_none_or(|a| a.contains(r));
         let wanted = ranking.k.min(matching);
-        // With the label term, the rows it lifts furthest (the likeliest
-        // kind's) are candidates of their own: a photo's neighbours by
-        // looks are often of other kinds, and the term is what brings its
-        // kind's products up (docs/scale.md).
-        let likely = ranking
-            .prior
-            .and_then(|p| p.likeliest_class(n))
-            .map(|(mut rows, rest)| {
-                if let Some(a) = &allowed {
-                    rows.intersect_with(a);
-                }
-                (rows, rest)
-            });
         let max_lift = ranking.prior.map_or(0.0, |p| p.max_lift());
-        // The likeliest kind's rows: scanned exactly when few, else a
-        // restricted graph search in the loop below.
-        let likely_exact = match &likely {
-            Some((rows, _)) if self.scan_is_cheaper(rows.count()) => {
-                Some(ExactScan::new(self.index).top_k_in(query, exclude, ranking, rows.clone()))
-            }
-            _ => None,
+        // Each candidate is scored once, from its codes: `(row, (score
+        // before the label term, error bound))`; only those that can reach
+        // the top k read their f32 rows ([`Rescorer::top_k`]).
+        let rescorer = Rescorer::new(self.index, query, ranking);
+        let scored_rows = |rows: Vec<usize>| -> Vec<Scored> {
+            rows.into_iter()
+                .map(|r| (r, rescorer.approximate(r)))
+                .collect()
         };
         let mut count = (ranking.k * OVERSAMPLE).max(MIN_CANDIDATES);
+        // With the label term, the rows it lifts furthest (the likeliest
+        // kind's) become candidates of their own once the plain ones leave
+        // the bound unsettled: a photo's neighbours by looks are often of
+        // other kinds, and the term is what brings its kind's products up
+        // (docs/scale.md). Most queries settle without it.
+        let mut likely: Option<LikelyPass<'_>> = None;
+        let mut reuse: Option<Vec<Scored>> = None;
         loop {
-            let rows = self.graph.nearest(&weighted, count, pass)?;
-            if rows.len() < wanted {
-                tracing::debug!(
-                    "the graph found {} of {wanted} rows under the filters: exact scan",
-                    rows.len()
-                );
-                return Ok(None);
-            }
-            let found = rows.len();
-            // Each candidate is scored once: `(row, score before the label term)`.
-            let scored_rows = |rows: Vec<usize>| -> Vec<(usize, f32)> {
-                rows.into_iter()
-                    .map(|r| (r, self.score(query, r, ranking)))
-                    .collect()
+            let plain = match reuse.take() {
+                Some(plain) => plain,
+                None => {
+                    let rows = self.graph.nearest(&weighted, count, pass)?;
+                    if rows.len() < wanted {
+                        tracing::debug!(
+                            "the graph found {} of {wanted} rows under the filters: exact scan",
+                            rows.len()
+                        );
+                        return Ok(None);
+                    }
+                    scored_rows(rows)
+                }
             };
-            let lowest_of = |scored: &[(usize, f32)]| {
-                scored.iter().map(|&(_, s)| s).fold(f32::INFINITY, f32::min)
-            };
-            let mut scored = scored_rows(rows);
-            let lowest = lowest_of(&scored);
+            let found = plain.len();
+            let lowest = lowest_of(&plain);
             // The best an unseen row can reach, from its raw score bound
             // and its largest lift.
             let mut unseen_best = label_prior::lifted(lowest, max_lift);
-            if let Some((set, rest)) = &likely {
-                unseen_best = label_prior::lifted(lowest, *rest);
-                match &likely_exact {
-                    Some(top) => {
-                        scored.extend(scored_rows(top.iter().map(|c| c.row as usize).collect()))
-                    }
+            let mut scored = plain.clone();
+            if let Some(extra) = &likely {
+                unseen_best = label_prior::lifted(lowest, extra.class.rest_lift);
+                match &extra.exact {
+                    Some(top) => scored.extend_from_slice(top),
                     None => {
-                        let in_set = scored_rows(
-                            self.graph
-                                .nearest(&weighted, count, |r| pass(r) && set.contains(r))?,
-                        );
-                        if in_set.len() == count {
-                            let bound = label_prior::lifted(lowest_of(&in_set), max_lift);
+                        let in_class =
+                            scored_rows(self.graph.nearest(&weighted, count, |r| {
+                                pass(r) && extra.class.contains(r)
+                            })?);
+                        if in_class.len() == count {
+                            let bound = label_prior::lifted(lowest_of(&in_class), max_lift);
                             unseen_best = unseen_best.max(bound);
                         }
-                        scored.extend(in_set);
+                        scored.extend(in_class);
                     }
                 }
                 scored.sort_unstable_by_key(|&(r, _)| r);
                 scored.dedup_by_key(|&mut (r, _)| r);
             }
-            let mut top = TopK::new(ranking.k);
-            for &(r, s) in &scored {
-                let lift = ranking.prior.map_or(0.0, |p| p.lift(r));
-                top.push(Candidate {
-                    key: ranking.metric.rank_key(label_prior::lifted(s, lift)),
-                    row: r as u32,
-                });
-            }
+            let top = rescorer.top_k(&scored);
             let settled = ranking.prior.is_none()
                 || found < count
                 || top.threshold().is_some_and(|t| t >= unseen_best);
-            if settled || count >= MAX_CANDIDATES {
+            if settled {
+                return Ok(Some(top.into_sorted()));
+            }
+            if likely.is_none() {
+                if let Some(class) = ranking.prior.and_then(|p| p.likeliest_class()) {
+                    likely = Some(self.likely_pass(
+                        class,
+                        allowed.as_ref(),
+                        (query, exclude),
+                        ranking,
+                        &rescorer,
+                    ));
+                    reuse = Some(plain);
+                    continue;
+                }
+            }
+            if count >= MAX_CANDIDATES {
                 return Ok(Some(top.into_sorted()));
             }
             count = (count * 4).min(MAX_CANDIDATES);
         }
     }
 
-    /// Row `r`'s exact score for `ranking`, before the label term.
-    fn score(&self, query: &[f32], r: usize, ranking: &Ranking<'_>) -> f32 {
-        let shape = self.index.search_layout().shape;
-        ranking
-            .metric
-            .score(
-                query,
-                self.index.search_row(r),
-                shape,
-                ranking.colour_weight,
-            )
-            .score
+    /// The likeliest kind's candidates: its rows under the filters scanned
+    /// exactly when few, else (`exact: None`) searched in the graph with
+    /// each round's candidate count.
+    fn likely_pass<'c>(
+        &self,
+        class: LikeliestClass<'c>,
+        allowed: Option<&RowSet>,
+        (query, exclude): (&[f32], Option<usize>),
+        ranking: &Ranking<'_>,
+        rescorer: &Rescorer<'_>,
+    ) -> LikelyPass<'c> {
+        let rows = class.rows();
+        let matching = match allowed {
+            None => rows.len(),
+            Some(a) => rows.iter().filter(|&&r| a.contains(r as usize)).count(),
+        };
+        let exact = self.scan_is_cheaper(matching).then(|| {
+            let mut set = RowSet::empty(self.index.len());
+            set.extend(rows);
+            if let Some(a) = allowed {
+                set.intersect_with(a);
+            }
+            ExactScan::new(self.index)
+                .top_k_in(query, exclude, ranking, set)
+                .iter()
+                .map(|c| (c.row as usize, rescorer.approximate(c.row as usize)))
+                .collect()
+        });
+        LikelyPass { class, exact }
     }
 }
 

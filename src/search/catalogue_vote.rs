@@ -81,11 +81,11 @@ mod tests {
     fn classes() -> LabelClasses {
         // One task of 3 classes over 4 rows; row 3 has no label.
         LabelClasses::from_tasks(
-            vec![TaskClasses {
-                task: 0,
-                class: vec![0, 1, 1, 2],
-                labelled: vec![true, true, true, false],
-            }],
+            vec![TaskClasses::new(
+                0,
+                vec![0, 1, 1, 2],
+                vec![true, true, true, false],
+            )],
             Some(0),
             None,
         )

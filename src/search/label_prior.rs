@@ -16,14 +16,40 @@
 //! product's own labels (a search by id ranks like a search by its image).
 //! The weight was chosen by the evaluation (docs/quality.md, "Ablations"; the rule: docs/training.md).
 
-use super::row_set::RowSet;
+use crate::index::label_classes::TaskClasses;
 use crate::index::Index;
 
 /// The label term for one query.
 #[derive(Debug, Clone)]
 pub struct LabelPrior<'a> {
-    parts: Vec<(&'a [u16], Vec<f32>)>,
+    parts: Vec<(&'a TaskClasses, Vec<f32>)>,
     scale: f32,
+}
+
+/// The rows the label term lifts furthest: those of the query's likeliest
+/// class of the first part (its kind).
+#[derive(Debug, Clone, Copy)]
+pub struct LikeliestClass<'a> {
+    classes: &'a TaskClasses,
+    class: usize,
+    /// The largest lift a row of another class can have.
+    pub rest_lift: f32,
+}
+
+impl<'a> LikeliestClass<'a> {
+    /// Its rows, in order.
+    pub fn rows(&self) -> &'a [u32] {
+        self.classes.rows_of(self.class)
+    }
+
+    /// Whether row `r` is of the class.
+    #[inline]
+    pub fn contains(&self, r: usize) -> bool {
+        self.classes
+            .class
+            .get(r)
+            .is_some_and(|&c| usize::from(c) == self.class)
+    }
 }
 
 /// Score `s` with its distance from a perfect match shrunk by the share
@@ -46,7 +72,7 @@ impl<'a> LabelPrior<'a> {
             .kind()
             .into_iter()
             .chain(classes.colour())
-            .filter_map(|t| Some((t.class.as_slice(), probs.get(t.task)?.clone())))
+            .filter_map(|t| Some((t, probs.get(t.task)?.clone())))
             .collect();
         if parts.is_empty() {
             return None;
@@ -73,18 +99,11 @@ impl<'a> LabelPrior<'a> {
                 .sum::<f32>()
     }
 
-    /// The rows of the likeliest class of the first part (the kind, where
-    /// the head has one) among `n`, and the largest lift any other row
-    /// can have: the rows that the label term can lift furthest.
-    pub fn likeliest_class(&self, n: usize) -> Option<(RowSet, f32)> {
-        let (class, p) = self.parts.first()?;
+    /// The likeliest class of the first part (the kind, where the head has
+    /// one): the rows that the label term can lift furthest.
+    pub fn likeliest_class(&self) -> Option<LikeliestClass<'a>> {
+        let (classes, p) = self.parts.first()?;
         let (best, _) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
-        let mut rows = RowSet::empty(n);
-        for (r, &c) in class.iter().enumerate().take(n) {
-            if usize::from(c) == best {
-                rows.insert(r);
-            }
-        }
         let runner_up = p
             .iter()
             .enumerate()
@@ -95,7 +114,11 @@ impl<'a> LabelPrior<'a> {
             .iter()
             .map(|(_, p)| p.iter().copied().fold(0.0, f32::max))
             .sum();
-        Some((rows, self.scale * (runner_up + rest)))
+        Some(LikeliestClass {
+            classes,
+            class: best,
+            rest_lift: self.scale * (runner_up + rest),
+        })
     }
 
     /// The lift of row `r`, in `0..=weight`.
@@ -105,7 +128,7 @@ impl<'a> LabelPrior<'a> {
             * self
                 .parts
                 .iter()
-                .map(|(class, p)| p[usize::from(class[r])])
+                .map(|(t, p)| p[usize::from(t.class[r])])
                 .sum::<f32>()
     }
 }

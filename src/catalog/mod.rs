@@ -16,7 +16,7 @@ mod report;
 mod scan;
 mod styles_csv;
 
-pub use labels::Labels;
+pub use labels::{with_interning, Labels};
 pub use report::{IngestReport, Problem, ProblemKind};
 pub use styles_csv::{read_styles_csv, StylesCsv};
 
@@ -76,7 +76,8 @@ impl Catalog {
         }
         let csv = root.join("styles.csv");
         if csv.is_file() {
-            scan::open_kaggle(root, &csv)
+            // A million rows repeat a few dozen field values.
+            labels::with_interning(|| scan::open_kaggle(root, &csv))
         } else {
             scan::open_plain_folder(root)
         }

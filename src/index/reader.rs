@@ -219,8 +219,11 @@ impl Index {
 
         let ppath = dir.join(&manifest.products_file);
         let bytes = std::fs::read(&ppath).map_err(|e| Error::io(&ppath, e))?;
-        let products: Vec<ProductRecord> =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(&ppath, e.to_string()))?;
+        // Labels repeat across products: each distinct string is held once.
+        let products: Vec<ProductRecord> = crate::catalog::with_interning(|| {
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(&ppath, e.to_string()))
+        })?;
+        drop(bytes);
         if products.len() != manifest.products {
             return Err(corrupt(
                 &ppath,

@@ -5,6 +5,7 @@
 //! products that disappeared. Every embedding is journalled as soon as it is
 //! computed, so an interrupted run resumes where it stopped.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -195,10 +196,11 @@ pub fn build_index(
 
     let t = Instant::now();
     progress.stage("writing", None);
+    let rows: Vec<&[f32]> = assembled.rows.iter().map(|r| r.as_ref()).collect();
     let manifest = commit(
         &lock,
         new_manifest(catalog, embedder),
-        &assembled.rows,
+        &rows,
         &assembled.records,
         &opts.search,
         progress,
@@ -418,7 +420,9 @@ struct Counts {
 /// Stage 3's result: the new generation's rows and records.
 struct Assembled<'a> {
     records: Vec<ProductRecord>,
-    rows: Vec<&'a [f32]>,
+    /// Borrowed from the embedder's output or an f32 index; widened copies
+    /// of an f16 index's rows.
+    rows: Vec<Cow<'a, [f32]>>,
     counts: Counts,
     problems: IngestReport,
 }
@@ -446,14 +450,14 @@ fn assemble<'a>(
                 continue;
             }
         };
-        let row: &[f32] = if let Some(v) = sources.fresh.get(&hash) {
+        let row: Cow<'a, [f32]> = if let Some(v) = sources.fresh.get(&hash) {
             if embedded_hashes.insert(hash) {
                 out.counts.embedded += 1;
             }
-            v
+            Cow::Borrowed(v)
         } else if let Some(v) = sources.resumed.get(&hash) {
             out.counts.resumed += 1;
-            v
+            Cow::Borrowed(v)
         } else if let Some((index, &r)) = sources
             .old
             .and_then(|(index, rows)| Some((index, rows.get(&hash)?)))
@@ -501,6 +505,7 @@ fn new_manifest(catalog: &Catalog, embedder: &Embedder) -> Manifest {
         colour_dim: layout.colour,
         tap_dim: layout.recorded_tap_dim(),
         vectors_file: String::new(),
+        stored_precision: Default::default(),
         products_file: String::new(),
         search_cnn_dim: 0,
         search_file: String::new(),
@@ -602,7 +607,10 @@ mod tests {
             .expect("decode");
         let fresh = e.embed_image(&img).expect("embed").to_row();
         let row = index.row(index.row_of(&cat.products[3].id).expect("row"));
-        assert!(fresh.iter().zip(row).all(|(a, b)| (a - b).abs() < 1e-5));
+        assert!(fresh
+            .iter()
+            .zip(row.iter())
+            .all(|(a, b)| (a - b).abs() < 1e-5));
         let id: usize = cat.products[3].id.parse().expect("numeric id");
         let want = format!("Type{}", id % 3);
         assert_eq!(

@@ -4,6 +4,7 @@
 //! DIR/
 //!   manifest.json           which generation is current, model fingerprint, sizes
 //!   vectors-000007.f32      N stored rows (cnn | colour | taps | head colour), LE f32: the truth
+//!                           (`.f16`: the same at half precision, `index --stored-rows f16`)
 //!   products-000007.json    N product records (id, content hash, image, labels)
 //!   projection-000007.bin   PCA of the CNN part (PCA transform only)
 //!   head-000007.safetensors the learned head (head transform only)
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::ann::{AnnInfo, AnnMode};
+use super::stored_rows::StoredPrecision;
 use crate::catalog::Labels;
 use crate::embedding::{EmbedderFingerprint, ModelSpec};
 use crate::layout::{RowLayout, SearchLayout};
@@ -63,6 +65,9 @@ pub struct Manifest {
     pub tap_dim: usize,
     /// The vectors file (relative to the directory).
     pub vectors_file: String,
+    /// The precision of `vectors_file`, as `index --stored-rows` chose.
+    #[serde(default)]
+    pub stored_precision: StoredPrecision,
     /// The products file (relative to the directory).
     pub products_file: String,
     /// Length of the CNN part of a search row (the projection's output, or
@@ -155,7 +160,8 @@ pub struct ProductRecord {
 /// one of each, and garbage collection removes the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Component {
-    /// The stored rows (f32, [`Manifest::row_layout`]): the truth.
+    /// The stored rows ([`Manifest::row_layout`], in
+    /// [`Manifest::stored_precision`]): the truth.
     Vectors,
     /// The product records (JSON).
     Products,
@@ -205,7 +211,9 @@ impl Component {
         self.naming().0
     }
 
-    /// Its file name in generation `g`, e.g. `vectors-000007.f32`.
+    /// Its file name in generation `g`, e.g. `codes-000007.i8` (the
+    /// stored rows' extension is their precision's, see
+    /// [`StoredPrecision::file_name`]).
     pub fn file_name(self, g: u64) -> String {
         let (prefix, ext) = self.naming();
         format!("{prefix}-{g:06}.{ext}")

@@ -1,6 +1,7 @@
 //! Opening an index for reading: the manifest, the memory-mapped vectors and
 //! the product records.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -161,7 +162,8 @@ impl Index {
         let vectors = if manifest.vectors_file.is_empty() {
             Mapped(None)
         } else {
-            Mapped::open(dir, &manifest.vectors_file, size(layout.dim(), 4)?)?
+            let bytes = manifest.stored_precision.bytes();
+            Mapped::open(dir, &manifest.vectors_file, size(layout.dim(), bytes)?)?
         };
         let search = Mapped::open(dir, &manifest.search_file, size(search_layout.dim(), 4)?)?;
         let codes = Mapped::open(dir, &manifest.codes_file, size(search_layout.dim(), 1)?)?;
@@ -341,9 +343,13 @@ impl Index {
     }
 
     /// All stored rows, row-major, `len() * row_layout().dim()` floats
-    /// (empty without [`Index::has_stored_rows`]).
-    pub fn vectors(&self) -> &[f32] {
-        self.vectors.f32s()
+    /// (empty without [`Index::has_stored_rows`]); f16 rows are widened
+    /// into a copy.
+    pub fn stored_rows(&self) -> Cow<'_, [f32]> {
+        let values = self.len() * self.layout.dim();
+        self.manifest
+            .stored_precision
+            .read(self.vectors.bytes(), 0..values)
     }
 
     /// All exact search rows, `len() * search_layout().dim()` floats.
@@ -400,10 +406,12 @@ impl Index {
     }
 
     /// The stored row of product `row` (empty without
-    /// [`Index::has_stored_rows`]).
-    pub fn row(&self, row: usize) -> &[f32] {
+    /// [`Index::has_stored_rows`]); an f16 row is widened into a copy.
+    pub fn row(&self, row: usize) -> Cow<'_, [f32]> {
         let d = self.layout.dim();
-        self.vectors().get(row * d..(row + 1) * d).unwrap_or(&[])
+        self.manifest
+            .stored_precision
+            .read(self.vectors.bytes(), row * d..(row + 1) * d)
     }
 
     /// All product records, in row order.

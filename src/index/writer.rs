@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use super::ann::{AnnMode, AnnParams, AnnWriter, PreviousGraph};
 use super::format::{self, Component, Manifest, ProductRecord};
 use super::search_rows;
+use super::stored_rows::StoredPrecision;
 use crate::embedding::Head;
 use crate::error::{Error, IoResultExt, Result};
 use crate::layout::{check_dim, SearchLayout};
@@ -172,6 +173,9 @@ pub struct SearchSettings {
     pub ann: Option<AnnMode>,
     /// The graph's parameters.
     pub ann_params: AnnParams,
+    /// The stored rows' precision (`None`: what the current generation
+    /// recorded, else f32).
+    pub stored_precision: Option<StoredPrecision>,
 }
 
 /// Commits the current rows and products again with another transform:
@@ -185,7 +189,9 @@ pub fn recommit(
     let lock = WriteLock::acquire(dir)?;
     let index = super::reader::Index::open(dir)?;
     index.require_stored_rows("re-committing with another transform")?;
-    let rows: Vec<&[f32]> = (0..index.len()).map(|r| index.row(r)).collect();
+    // f16 rows are widened here, one row at a time.
+    let owned: Vec<std::borrow::Cow<'_, [f32]>> = (0..index.len()).map(|r| index.row(r)).collect();
+    let rows: Vec<&[f32]> = owned.iter().map(|r| r.as_ref()).collect();
     let settings = SearchSettings {
         transform,
         ..SearchSettings::default()
@@ -381,14 +387,24 @@ pub(crate) fn write_generation(
         .or(current.map(|m| m.ann_mode))
         .unwrap_or_default();
     manifest.ann = None;
+    manifest.stored_precision = settings
+        .stored_precision
+        .or(current.map(|m| m.stored_precision))
+        .unwrap_or_default();
 
     for component in Component::ALL {
-        let name = component.file_name(number);
+        let name = match component {
+            Component::Vectors => manifest.stored_precision.file_name(number),
+            _ => component.file_name(number),
+        };
         let path = dir.join(&name);
         let written = match component {
             Component::Vectors => match stored {
                 Some(rows) => {
-                    write_atomic(&path, |w| rows.iter().try_for_each(|r| write_f32s(w, r)))?;
+                    let precision = manifest.stored_precision;
+                    write_atomic(&path, |w| {
+                        rows.iter().try_for_each(|r| precision.write_row(w, r))
+                    })?;
                     true
                 }
                 None => false,
@@ -572,5 +588,77 @@ mod tests {
         // Another catalogue's labels: no shipped head.
         let other = TransformChoice::auto(tempfile::tempdir().expect("dir").path(), &[], &features);
         assert!(is_kept(other.expect("auto")));
+    }
+}
+
+#[cfg(test)]
+mod stored_precision_tests {
+    use super::*;
+    use crate::index::Index;
+    use crate::search::tests::random_index;
+
+    #[test]
+    fn f16_stored_rows_halve_their_file_and_are_kept_by_later_commits() {
+        let (d32, d16) = (
+            tempfile::tempdir().expect("tempdir"),
+            tempfile::tempdir().expect("tempdir"),
+        );
+        let raw = SearchSettings {
+            transform: TransformChoice::Raw,
+            ..SearchSettings::default()
+        };
+        let half = SearchSettings {
+            stored_precision: Some(StoredPrecision::F16),
+            ..raw.clone()
+        };
+        let a = random_index(d32.path(), 300, &raw);
+        let b = random_index(d16.path(), 300, &half);
+        let (ma, mb) = (a.manifest(), b.manifest());
+        assert_eq!(ma.stored_precision, StoredPrecision::F32);
+        assert_eq!(mb.stored_precision, StoredPrecision::F16);
+        assert!(mb.vectors_file.ends_with(".f16"), "{}", mb.vectors_file);
+        let size = |d: &Path, m: &Manifest| {
+            fs::metadata(d.join(&m.vectors_file))
+                .expect("stored rows")
+                .len()
+        };
+        assert_eq!(2 * size(d16.path(), mb), size(d32.path(), ma));
+        // Search rows are made before the rows are narrowed: identical.
+        assert_eq!(a.search_rows(), b.search_rows());
+        for r in 0..a.len() {
+            let (x, y) = (a.row(r), b.row(r));
+            assert_eq!(x.len(), y.len());
+            // Unit-length parts: f16's 2^-11 relative error is below 5e-4.
+            assert!(x.iter().zip(y.iter()).all(|(p, q)| (p - q).abs() < 5e-4));
+        }
+        assert_eq!(b.stored_rows().len(), a.stored_rows().len());
+
+        // A later commit that does not choose keeps f16, and the old
+        // generation's file is collected.
+        let old = d16.path().join(&mb.vectors_file);
+        drop(b);
+        let b = random_index(d16.path(), 300, &raw);
+        assert_eq!(b.manifest().stored_precision, StoredPrecision::F16);
+        assert!(!old.exists(), "the old generation's rows were collected");
+        // So does a recommit (what `train` does), reading the f16 rows.
+        drop(b);
+        let m = recommit(d16.path(), TransformChoice::Raw, &crate::NoProgress).expect("recommit");
+        assert_eq!(m.stored_precision, StoredPrecision::F16);
+        let b = Index::open(d16.path()).expect("open");
+        assert_eq!(b.len(), 300);
+        // Its search rows come from the widened f16 rows: within f16 of f32's.
+        assert!(a
+            .search_rows()
+            .iter()
+            .zip(b.search_rows())
+            .all(|(p, q)| (p - q).abs() < 1e-3));
+        // And f32 can be chosen back.
+        drop(b);
+        let f32_again = SearchSettings {
+            stored_precision: Some(StoredPrecision::F32),
+            ..raw
+        };
+        let c = random_index(d16.path(), 300, &f32_again);
+        assert!(c.manifest().vectors_file.ends_with(".f32"));
     }
 }

@@ -137,7 +137,7 @@ impl<'a> Dataset<'a> {
         }
         index.require_stored_rows("training a head")?;
         Ok(Dataset {
-            rows: Cow::Borrowed(index.vectors()),
+            rows: index.stored_rows(),
             dim: index.row_layout().dim(),
             tap_dim: index.manifest().tap_dim,
             train,

@@ -11,7 +11,8 @@ use lookalike::embedding::Head;
 use lookalike::embedding::{parse_input_size, ColourSpec, Embedder, ModelSpec};
 use lookalike::imaging::Fit;
 use lookalike::index::{
-    build_index, read_manifest, AnnMode, BuildOptions, SearchSettings, TransformChoice,
+    build_index, read_manifest, AnnMode, BuildOptions, SearchSettings, StoredPrecision,
+    TransformChoice,
 };
 
 use crate::output::{progress_bar, secs, BarProgress};
@@ -58,6 +59,11 @@ pub struct Args {
     /// graph from 100,000 products), `on` or `off` (the exact scan only).
     #[arg(long)]
     ann: Option<AnnMode>,
+    /// Precision of the stored rows, which `train` and a new transform are
+    /// made from (search never reads them): `f32`, or `f16` for half
+    /// their bytes. Default: what the index has, else f32.
+    #[arg(long, value_name = "f32|f16")]
+    stored_rows: Option<StoredPrecision>,
 }
 
 /// What `--head` asks for, given the catalogue and the embedder.
@@ -146,6 +152,7 @@ pub fn run(index: &Path, args: Args) -> Result<ExitCode> {
         search: SearchSettings {
             transform: head,
             ann: args.ann,
+            stored_precision: args.stored_rows,
             ..SearchSettings::default()
         },
         ..BuildOptions::default()

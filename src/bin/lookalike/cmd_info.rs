@@ -74,6 +74,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         "dims": { "cnn": layout.cnn, "colour": layout.colour, "taps": layout.taps,
                   "head_colour": layout.head_colour },
         "transform": index.transform().name(),
+        "stored_rows": if index.has_stored_rows() { json!(m.stored_precision) } else { json!(null) },
         "search_dims": { "shape": search.shape, "colour": search.colour },
         "head": head,
         "colour": m.embedder.colour,
@@ -144,6 +145,15 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             "ANN         none (--ann {}): every search is the exact scan",
             m.ann_mode
         ),
+    }
+    if index.has_stored_rows() {
+        println!(
+            "stored rows {} ({} values each; --stored-rows f16 halves them)",
+            m.stored_precision,
+            layout.dim()
+        );
+    } else {
+        println!("stored rows none (search rows only: can be searched, not updated or trained)");
     }
     match index.head() {
         Some(h) => println!(

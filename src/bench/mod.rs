@@ -4,7 +4,8 @@ mod scale;
 
 pub use scale::{
     bench_scale_queries, resident_bytes, write_synthetic_index, AnnFigures, ExactFigures,
-    FilteredFigures, QueryFigures, QueryPlan, ScaleOptions, SyntheticIndex, SELECTIVITIES,
+    FilteredFigures, QueryFigures, QueryPhase, QueryPlan, ScaleOptions, SyntheticIndex,
+    SELECTIVITIES,
 };
 
 use std::path::{Path, PathBuf};

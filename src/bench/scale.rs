@@ -7,10 +7,11 @@
 //! search rows are written (no stored rows: 12 KB a product that search
 //! never reads), then the ANN graph, timed. Queries by product id and by
 //! vector (a real row plus fresh noise, not in the index) then run through
-//! [`search`] once with the exact scan and once with the graph, so recall
-//! is measured against the exact scan on the same rows with the same
-//! scoring. The CLI runs the queries in a child process (one thread) so
-//! that its resident memory is that of an opened index, not of the build.
+//! [`search`] with the exact scan and with the graph, so recall is
+//! measured against the exact scan on the same rows with the same scoring.
+//! The CLI runs each in a child process of its own (one thread), so that
+//! the graph's resident memory is that of a server answering from it, not
+//! of the build or of the scans.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -133,13 +134,20 @@ pub struct FilteredFigures {
 /// What the queries measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueryFigures {
-    /// Resident memory of the process after opening the index and running
-    /// every query.
+    /// Resident memory of the process that opened the index and ran every
+    /// query through the graph (as a server would).
     pub rss_bytes: Option<u64>,
     /// Of which the heap (product records, lookups).
     pub rss_anon_bytes: Option<u64>,
     /// Of which mapped index files that the queries touched.
     pub rss_file_bytes: Option<u64>,
+    /// Resident memory of the process that ran the exact scans (every
+    /// row's codes touched).
+    #[serde(default)]
+    pub rss_exact_bytes: Option<u64>,
+    /// Resident bytes of each mapped index file (graph process, Linux).
+    #[serde(default)]
+    pub rss_by_file: std::collections::BTreeMap<String, u64>,
     /// By product id, exact scan.
     pub exact: ExactFigures,
     /// By product id, graph.
@@ -346,10 +354,83 @@ fn closest_filter(source: &Index, target: f64) -> Option<(String, f64)> {
         })
 }
 
-/// Runs the plan next to the synthetic index in `dir`: every query by id
-/// and by vector with the exact scan and with the graph, unfiltered, then
-/// by id under each filter. Run it on one thread for per-core figures.
-pub fn bench_scale_queries(dir: &Path) -> Result<QueryFigures> {
+/// The file of the exact scan's answers, next to the synthetic index.
+const REFERENCE_FILE: &str = "exact-reference.json";
+
+/// Which half of the query run a process does: the exact scan (the
+/// reference, saved next to the index), then the graph, measured against
+/// it. Separate processes, so that the graph's resident memory is that of
+/// a server answering from the graph, not of one that also scanned every
+/// row for the reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryPhase {
+    /// Every query with the exact scan; writes the reference.
+    Exact,
+    /// Every query with the graph; reads the reference.
+    Graph,
+}
+
+/// The exact scan's answers and latency for each case of the plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ExactReference {
+    /// One per case, in [`cases`] order.
+    cases: Vec<ExactCase>,
+    /// Resident memory of the process that ran the exact scans.
+    rss_bytes: Option<u64>,
+}
+
+/// The exact answers to one case's queries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ExactCase {
+    /// The case ([`Case::name`]).
+    name: String,
+    /// The rows of each query's hits, best first.
+    hits: Vec<Vec<u32>>,
+    /// Their latency.
+    latency: ExactFigures,
+}
+
+/// One set of queries of the plan, with its filter.
+struct Case<'q> {
+    name: String,
+    queries: &'q [Query<'q>],
+    filters: Vec<Filter>,
+}
+
+/// The plan's cases: by id, by vector, then by id under each filter.
+fn cases<'q>(
+    plan: &QueryPlan,
+    by_id: &'q [Query<'q>],
+    by_vector: &'q [Query<'q>],
+) -> Result<Vec<Case<'q>>> {
+    let mut out = vec![
+        Case {
+            name: "by id".into(),
+            queries: by_id,
+            filters: Vec::new(),
+        },
+        Case {
+            name: "by vector".into(),
+            queries: by_vector,
+            filters: Vec::new(),
+        },
+    ];
+    for (_, expr, _) in &plan.filters {
+        out.push(Case {
+            name: format!("by id, {expr}"),
+            queries: by_id,
+            filters: vec![Filter::parse(expr)?],
+        });
+    }
+    Ok(out)
+}
+
+/// Runs one phase of the plan next to the synthetic index in `dir`: every
+/// query by id and by vector, unfiltered, then by id under each filter.
+/// [`QueryPhase::Exact`] saves the answers and returns `None`;
+/// [`QueryPhase::Graph`] (after it) returns the figures. Run each on one
+/// thread, in its own process, for per-core figures.
+pub fn bench_scale_queries(dir: &Path, phase: QueryPhase) -> Result<Option<QueryFigures>> {
     let path = dir.join(PLAN_FILE);
     let plan: QueryPlan = serde_json::from_slice(&std::fs::read(&path).at(&path)?)
         .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
@@ -382,99 +463,182 @@ pub fn bench_scale_queries(dir: &Path) -> Result<QueryFigures> {
             plan.vectors
         )));
     }
-    let exact = SearchRequest {
-        backend: Backend::Exact,
-        ..SearchRequest::default()
-    };
-    let graph = SearchRequest::default();
     let by_id: Vec<Query<'_>> = plan.ids.iter().map(|id| Query::Product(id)).collect();
     let by_vector: Vec<Query<'_>> = vectors.chunks_exact(dim).map(Query::SearchRow).collect();
-    let (ann, exact_id, _) = compare(&index, &by_id, &graph, &exact)?;
-    let (vec_ann, exact_vec, _) = compare(&index, &by_vector, &graph, &exact)?;
-    let mut filtered = Vec::new();
-    for (_, expr, share) in &plan.filters {
-        let filters = vec![Filter::parse(expr)?];
-        let with = |r: &SearchRequest| SearchRequest {
-            filters: filters.clone(),
-            ..r.clone()
+    let cases = cases(&plan, &by_id, &by_vector)?;
+    let reference_path = dir.join(REFERENCE_FILE);
+    let request = |backend: Backend, case: &Case<'_>| SearchRequest {
+        backend,
+        filters: case.filters.clone(),
+        ..SearchRequest::default()
+    };
+    if phase == QueryPhase::Exact {
+        let mut out = Vec::new();
+        for case in &cases {
+            let req = request(Backend::Exact, case);
+            let (hits, times) = run_case(&index, case.queries, &req)?;
+            out.push(ExactCase {
+                name: case.name.clone(),
+                hits,
+                latency: ExactFigures::of(&times),
+            });
+        }
+        let reference = ExactReference {
+            cases: out,
+            rss_bytes: resident_bytes(),
         };
-        let (a, e, short) = compare(&index, &by_id, &with(&graph), &with(&exact))?;
-        filtered.push(FilteredFigures {
-            selectivity: *share,
-            filter: expr.clone(),
-            recall10: a.recall10,
-            p50_ms: a.p50_ms,
-            exact_p50_ms: e.p50_ms,
-            short_results: short,
-        });
+        let json = serde_json::to_vec(&reference)
+            .map_err(|e| Error::InvalidArgument(format!("the exact reference: {e}")))?;
+        crate::index::writer::write_atomic(&reference_path, |w| {
+            std::io::Write::write_all(w, &json)
+        })?;
+        return Ok(None);
     }
-    Ok(QueryFigures {
+    let reference: ExactReference =
+        serde_json::from_slice(&std::fs::read(&reference_path).at(&reference_path)?)
+            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", reference_path.display())))?;
+    if reference.cases.len() != cases.len()
+        || reference
+            .cases
+            .iter()
+            .zip(&cases)
+            .any(|(r, c)| r.name != c.name || r.hits.len() != c.queries.len())
+    {
+        return Err(Error::InvalidArgument(format!(
+            "{} does not answer this plan's queries; run the exact phase again",
+            reference_path.display()
+        )));
+    }
+    let mut measured = Vec::new();
+    for (case, exact) in cases.iter().zip(&reference.cases) {
+        let req = request(Backend::Auto, case);
+        let (hits, times) = run_case(&index, case.queries, &req)?;
+        measured.push(AnnFigures::against(&hits, &times, &exact.hits));
+    }
+    let exact_of = |i: usize| reference.cases[i].latency.clone();
+    let filtered = plan
+        .filters
+        .iter()
+        .enumerate()
+        .map(|(i, (_, expr, share))| {
+            let (a, short) = &measured[2 + i];
+            FilteredFigures {
+                selectivity: *share,
+                filter: expr.clone(),
+                recall10: a.recall10,
+                p50_ms: a.p50_ms,
+                exact_p50_ms: exact_of(2 + i).p50_ms,
+                short_results: *short,
+            }
+        })
+        .collect();
+    Ok(Some(QueryFigures {
         rss_bytes: resident_bytes(),
         rss_anon_bytes: status_kib("RssAnon:").map(|k| k * 1024),
         rss_file_bytes: status_kib("RssFile:").map(|k| k * 1024),
-        exact: exact_id,
-        ann,
-        by_vector: vec_ann,
-        by_vector_exact: exact_vec,
+        rss_exact_bytes: reference.rss_bytes,
+        rss_by_file: resident_by_file(dir),
+        exact: exact_of(0),
+        ann: measured[0].0.clone(),
+        by_vector: measured[1].0.clone(),
+        by_vector_exact: exact_of(1),
         filtered,
         open_s,
-    })
+    }))
 }
 
-/// Each query with `graph` and `exact` in turn: the graph's recall and
-/// latency, the scan's latency, and how many queries the graph answered
-/// with fewer hits.
-fn compare(
+/// Each query of one case: the rows of its hits and its latency.
+fn run_case(
     index: &Index,
     queries: &[Query<'_>],
-    graph: &SearchRequest,
-    exact: &SearchRequest,
-) -> Result<(AnnFigures, ExactFigures, usize)> {
-    let (mut tg, mut te) = (Vec::new(), Vec::new());
-    let (mut found, mut wanted, mut short) = (0usize, 0usize, 0usize);
+    req: &SearchRequest,
+) -> Result<(Vec<Vec<u32>>, Vec<Duration>)> {
+    let (mut hits, mut times) = (Vec::new(), Vec::new());
     for q in queries {
         let t = Instant::now();
-        let g = search(index, q, graph)?;
-        tg.push(t.elapsed());
-        let t = Instant::now();
-        let e = search(index, q, exact)?;
-        te.push(t.elapsed());
-        wanted += e.hits.len();
-        found += g
-            .hits
-            .iter()
-            .filter(|h| e.hits.iter().any(|x| x.row == h.row))
-            .count();
-        short += usize::from(g.hits.len() < e.hits.len());
+        let found = search(index, q, req)?;
+        times.push(t.elapsed());
+        hits.push(found.hits.iter().map(|h| h.row as u32).collect());
     }
-    let (lg, le) = (Latency::of(&tg), Latency::of(&te));
-    Ok((
-        AnnFigures {
+    Ok((hits, times))
+}
+
+impl ExactFigures {
+    fn of(times: &[Duration]) -> ExactFigures {
+        let l = Latency::of(times);
+        ExactFigures {
+            p50_ms: l.p50_ms,
+            p99_ms: l.p99_ms,
+        }
+    }
+}
+
+impl AnnFigures {
+    /// The graph's figures for `hits` found in `times` against the exact
+    /// scan's `exact`, and how many queries got fewer hits than it.
+    fn against(hits: &[Vec<u32>], times: &[Duration], exact: &[Vec<u32>]) -> (AnnFigures, usize) {
+        let (mut found, mut wanted, mut short) = (0usize, 0usize, 0usize);
+        for (g, e) in hits.iter().zip(exact) {
+            wanted += e.len();
+            found += g.iter().filter(|r| e.contains(r)).count();
+            short += usize::from(g.len() < e.len());
+        }
+        let l = Latency::of(times);
+        let figures = AnnFigures {
             recall10: if wanted == 0 {
                 1.0
             } else {
                 found as f64 / wanted as f64
             },
-            p50_ms: lg.p50_ms,
-            p99_ms: lg.p99_ms,
-            qps_per_core: if lg.mean_ms > 0.0 {
-                1000.0 / lg.mean_ms
+            p50_ms: l.p50_ms,
+            p99_ms: l.p99_ms,
+            qps_per_core: if l.mean_ms > 0.0 {
+                1000.0 / l.mean_ms
             } else {
                 0.0
             },
-        },
-        ExactFigures {
-            p50_ms: le.p50_ms,
-            p99_ms: le.p99_ms,
-        },
-        short,
-    ))
+        };
+        (figures, short)
+    }
 }
 
 /// This process's resident memory (`VmRSS`), where the platform says
 /// (Linux); mapped index files count only once touched.
 pub fn resident_bytes() -> Option<u64> {
     status_kib("VmRSS:").map(|k| k * 1024)
+}
+
+/// Resident bytes of each file of `dir` this process maps, by file name,
+/// from `/proc/self/smaps` (empty where the platform has none).
+fn resident_by_file(dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return out;
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut current: Option<String> = None;
+    for line in smaps.lines() {
+        if let Some(kib) = line.strip_prefix("Rss:") {
+            if let (Some(name), Some(k)) = (&current, kib.trim().strip_suffix("kB")) {
+                let k: u64 = k.trim().parse().unwrap_or(0);
+                *out.entry(name.clone()).or_insert(0) += k * 1024;
+            }
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            // A mapping's header: `start-end perms offset dev inode path`.
+            current = line
+                .split_whitespace()
+                .nth(5)
+                .map(Path::new)
+                .filter(|p| p.parent() == Some(dir.as_path()))
+                .and_then(|p| p.file_name())
+                .map(|f| f.to_string_lossy().into_owned());
+        }
+    }
+    out
 }
 
 /// A `kB` line of `/proc/self/status`.

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
-use lookalike::bench::{bench_scale_queries, write_synthetic_index, QueryFigures, ScaleOptions};
+use lookalike::bench::{
+    bench_scale_queries, write_synthetic_index, QueryFigures, QueryPhase, ScaleOptions,
+};
 use lookalike::index::AnnParams;
 use lookalike::Index;
 use serde_json::json;
@@ -38,22 +40,56 @@ pub struct Args {
     #[arg(long, default_value_t = AnnParams::default().expansion_search)]
     ef: usize,
     /// Keep the synthetic index in `--dir` (its path is printed); rerun its
-    /// queries with `bench scale --run-queries DIR/index`.
+    /// queries with `bench scale --phase exact --run-queries DIR/index`,
+    /// then `--phase graph` (which prints the figures as JSON).
     #[arg(long, requires = "dir")]
     keep: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// Run the queries of an index this command built (the child process
-    /// that measures them on one thread).
+    /// Run the queries of an index this command built (the child processes
+    /// that measure them on one thread): the exact phase, then the graph's.
     #[arg(long, hide = true)]
     run_queries: Option<PathBuf>,
+    /// With `--run-queries`: `exact` (the reference) or `graph`.
+    #[arg(long, hide = true, default_value = "graph")]
+    phase: String,
+}
+
+/// Runs the queries of the synthetic index in `dir`: the exact phase, then
+/// the graph's, each in a child process on one thread (per-core latency,
+/// and the graph's resident memory without the scans' or the build's).
+fn run_queries(dir: &Path) -> Result<QueryFigures> {
+    let exe = std::env::current_exe().context("finding this program to run the queries")?;
+    let mut stdout = Vec::new();
+    for phase in ["exact", "graph"] {
+        let out = Command::new(&exe)
+            .args(["bench", "scale", "--phase", phase, "--run-queries"])
+            .arg(dir)
+            .env("RAYON_NUM_THREADS", "1")
+            .output()
+            .with_context(|| format!("running the {phase} queries"))?;
+        if !out.status.success() {
+            bail!(
+                "the {phase} query run failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        stdout = out.stdout;
+    }
+    serde_json::from_slice(&stdout).context("reading the query run's figures")
 }
 
 pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     if let Some(dir) = &args.run_queries {
-        let figures = bench_scale_queries(dir)?;
-        println!("{}", serde_json::to_string(&figures)?);
+        let phase = match args.phase.as_str() {
+            "exact" => QueryPhase::Exact,
+            "graph" => QueryPhase::Graph,
+            other => bail!("unknown phase `{other}` (exact or graph)"),
+        };
+        if let Some(figures) = bench_scale_queries(dir, phase)? {
+            println!("{}", serde_json::to_string(&figures)?);
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if args.rows == 0 || args.queries == 0 {
@@ -104,23 +140,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         "graph built in {:.1}s; running {} queries of each kind on one thread ...",
         built.build_s, opts.queries
     );
-    // A child process on one thread: per-core latency, and the resident
-    // memory of an opened index rather than of the build.
-    let exe = std::env::current_exe().context("finding this program to run the queries")?;
-    let out = Command::new(exe)
-        .args(["bench", "scale", "--run-queries"])
-        .arg(&dir)
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .context("running the queries")?;
-    if !out.status.success() {
-        bail!(
-            "the query run failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let q: QueryFigures =
-        serde_json::from_slice(&out.stdout).context("reading the query run's figures")?;
+    let q = run_queries(&dir)?;
     let report = json!({
         "rows": built.rows,
         "build_s": built.build_s,
@@ -128,6 +148,8 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
         "rss_bytes": q.rss_bytes,
         "rss_anon_bytes": q.rss_anon_bytes,
         "rss_file_bytes": q.rss_file_bytes,
+        "rss_exact_process_bytes": q.rss_exact_bytes,
+        "rss_by_file": q.rss_by_file,
         "exact": q.exact,
         "ann": q.ann,
         "filtered": q.filtered,

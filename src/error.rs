@@ -139,6 +139,19 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A Qdrant node refused a request, or answered what lookalike cannot use.
+    #[error("Qdrant {node}: {reason}")]
+    Qdrant {
+        /// The node (or nodes) asked.
+        node: String,
+        /// What it said, and what to do.
+        reason: String,
+    },
+
+    /// No Qdrant node could be reached or answered.
+    #[error("no Qdrant node answered ({0}); check the URLs and that the cluster is running")]
+    QdrantUnreachable(String),
+
     /// The operation was interrupted (Ctrl-C); finished work was kept.
     #[error("interrupted")]
     Interrupted,

@@ -14,7 +14,8 @@
 //! * [`eval`]: the retrieval-quality protocol of the shared dataset;
 //! * [`mod@bench`]: throughput and latency figures;
 //! * [`training`]: learning a head from the labels (`lookalike train`);
-//! * [`server`]: the HTTP API and web page (`lookalike serve`).
+//! * [`server`]: the HTTP API and web page (`lookalike serve`);
+//! * `qdrant`: a Qdrant cluster as the store of the vectors (`index --qdrant`).
 //!
 //! The `lookalike` binary (CLI and `serve`) is a thin face over this library.
 
@@ -29,6 +30,8 @@ pub mod imaging;
 pub mod index;
 pub mod layout;
 pub mod progress;
+#[cfg(feature = "qdrant")]
+pub mod qdrant;
 pub mod rng;
 pub mod search;
 #[cfg(feature = "server")]

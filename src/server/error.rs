@@ -55,6 +55,15 @@ impl From<Error> for ApiError {
             Error::Image(img) => return image_error(img),
             // Another writer holds the index: try again later.
             Error::Locked(_) => StatusCode::CONFLICT,
+            // The vector store behind the server is down or refused: the
+            // client may retry.
+            Error::QdrantUnreachable(_) | Error::Qdrant { .. } => {
+                tracing::error!("searching: {e}");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the vector store is unavailable; try again",
+                );
+            }
             // Ours (a mixed-up index, a head that does not fit, a failing
             // model): details to the log, not to the client.
             Error::DimensionMismatch { .. }

@@ -64,6 +64,24 @@ pub struct Args {
     /// their bytes. Default: what the index has, else f32.
     #[arg(long, value_name = "f32|f16")]
     stored_rows: Option<StoredPrecision>,
+    /// Also write the products into a Qdrant cluster (comma-separated
+    /// `http://host:port` REST URLs): each product a point, only changed
+    /// ones sent, removed ones deleted (README "Scale-out").
+    #[cfg(feature = "qdrant")]
+    #[arg(long, value_name = "URL[,URL..]")]
+    qdrant: Option<String>,
+    /// The Qdrant collection.
+    #[cfg(feature = "qdrant")]
+    #[arg(long, default_value = "lookalike", requires = "qdrant")]
+    collection: String,
+    /// Shards of a new collection.
+    #[cfg(feature = "qdrant")]
+    #[arg(long, default_value_t = 6, requires = "qdrant")]
+    shards: u32,
+    /// Copies of each shard of a new collection.
+    #[cfg(feature = "qdrant")]
+    #[arg(long, default_value_t = 2, requires = "qdrant")]
+    replicas: u32,
 }
 
 /// What `--head` asks for, given the catalogue and the embedder.
@@ -211,9 +229,67 @@ pub fn run(index: &Path, args: Args) -> Result<ExitCode> {
             println!("  (--verbose lists every item)");
         }
     }
+    #[cfg(feature = "qdrant")]
+    if let Some(urls) = &args.qdrant {
+        if let Some(code) = sync_qdrant(urls, &args, index, &cancel)? {
+            return Ok(code);
+        }
+    }
     if args.strict && skipped > 0 {
         eprintln!("error: {skipped} items were skipped (--strict)");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the index just committed into the Qdrant collection of `args`;
+/// `Some(code)` where the command stops there.
+#[cfg(feature = "qdrant")]
+fn sync_qdrant(
+    urls: &str,
+    args: &Args,
+    index: &Path,
+    cancel: &AtomicBool,
+) -> Result<Option<ExitCode>> {
+    use lookalike::qdrant::{sync_collection, CollectionSpec, QdrantNodes};
+    let nodes = QdrantNodes::new(urls)?;
+    let spec = CollectionSpec {
+        name: args.collection.clone(),
+        shards: args.shards,
+        replicas: args.replicas,
+    };
+    let opened = lookalike::Index::open(index)?;
+    let bar = progress_bar();
+    let progress = BarProgress {
+        bar: &bar,
+        cancel: Some(cancel),
+    };
+    let t = std::time::Instant::now();
+    let result = sync_collection(&nodes, &spec, &opened, &progress);
+    bar.finish_and_clear();
+    let report = match result {
+        Err(lookalike::Error::Interrupted) => {
+            eprintln!(
+                "interrupted: the points written so far are in Qdrant; the next run sends the rest"
+            );
+            return Ok(Some(ExitCode::from(130)));
+        }
+        r => r.with_context(|| {
+            format!(
+                "writing the products into Qdrant collection `{}`",
+                spec.name
+            )
+        })?,
+    };
+    let elapsed = t.elapsed();
+    println!(
+        "Qdrant collection `{}`{}: {} points written ({:.0}/s), {} deleted, {} unchanged",
+        spec.name,
+        if report.created { " (made)" } else { "" },
+        report.upserted,
+        report.upserted as f64 / elapsed.as_secs_f64().max(1e-9),
+        report.deleted,
+        report.unchanged
+    );
+    Ok(None)
 }

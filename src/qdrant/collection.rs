@@ -1,0 +1,198 @@
+//! The shape of a lookalike collection in Qdrant, and the record of the
+//! index that fills it.
+//!
+//! One vector per product: its search row `[shape | colour]` (both parts
+//! unit length) under the `Dot` distance, so a query
+//! `[(1 - w) shape, w colour]` scores every point by the weighted cosine
+//! the local scan ranks by, at any colour weight, in one request (named
+//! shape and colour vectors would need two searches and a fusion).
+//!
+//! The payload of a point: `product_id`, the image's content `hash`, `row`
+//! (a hash of the search row, which changes with the head), `image`,
+//! `labels` (as the catalogue spells them, shown with hits), `kw` (each
+//! label in lower case, under its lower-case field name: what filters
+//! match, so that they are as case-insensitive as the CLI's) and `year` as
+//! an integer. Keyword and integer payload indexes are made before any
+//! point is written.
+
+use serde_json::{json, Value};
+
+use super::client::QdrantNodes;
+use crate::error::{Error, Result};
+use crate::index::Manifest;
+
+/// The payload object of the lower-case labels that filters match.
+pub const PAYLOAD_KEYWORDS: &str = "kw";
+
+/// Where a collection is and how it is laid out when it is made.
+#[derive(Debug, Clone)]
+pub struct CollectionSpec {
+    /// Its name.
+    pub name: String,
+    /// Shards (made once, at creation).
+    pub shards: u32,
+    /// Copies of each shard.
+    pub replicas: u32,
+}
+
+impl CollectionSpec {
+    /// `/collections/NAME`, checked: Qdrant names are path segments.
+    pub(crate) fn path(&self) -> Result<String> {
+        let ok = !self.name.is_empty()
+            && self.name.len() <= 255
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !self.name.starts_with('.');
+        if !ok {
+            return Err(Error::InvalidArgument(format!(
+                "collection name `{}`: use letters, digits, '-', '_' and '.'",
+                self.name
+            )));
+        }
+        Ok(format!("/collections/{}", self.name))
+    }
+}
+
+/// The payload key of label `field` under [`PAYLOAD_KEYWORDS`]: lower
+/// case, with anything but letters, digits and `_` as `_` (a dot would
+/// nest).
+pub(crate) fn keyword_key(field: &str) -> String {
+    field
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// What the collection records about the vectors in it: points made by
+/// another model, head or row layout are refused, as a local index
+/// refuses them.
+fn record_of(manifest: &Manifest) -> Value {
+    json!({
+        "embedder": manifest.embedder,
+        "head_hash": manifest.head_hash,
+        "search_dims": [manifest.search_cnn_dim, manifest.search_layout().colour],
+    })
+}
+
+/// Makes the collection for `manifest`'s search rows if it does not
+/// exist (with its payload indexes), or checks that the existing one
+/// holds rows made the same way. Returns whether it was made.
+pub(crate) fn ensure(
+    nodes: &QdrantNodes,
+    spec: &CollectionSpec,
+    manifest: &Manifest,
+) -> Result<bool> {
+    let path = spec.path()?;
+    let want = record_of(manifest);
+    if let Some(info) = nodes.request("GET", &path, None)? {
+        let have = &info["config"]["metadata"]["lookalike"];
+        if have.is_null() {
+            return Err(Error::Qdrant {
+                node: nodes.urls().join(","),
+                reason: format!(
+                    "collection `{}` was not made by lookalike (no record of its vectors); \
+                     choose another --collection",
+                    spec.name
+                ),
+            });
+        }
+        if have != &want {
+            return Err(Error::Qdrant {
+                node: nodes.urls().join(","),
+                reason: format!(
+                    "collection `{}` holds vectors made another way ({}), this index makes {}; \
+                     index into a new --collection, or delete this one to replace it",
+                    spec.name,
+                    describe(have),
+                    describe(&want)
+                ),
+            });
+        }
+        return Ok(false);
+    }
+    if spec.shards == 0 || spec.replicas == 0 {
+        return Err(Error::InvalidArgument(
+            "--shards and --replicas must be at least 1".into(),
+        ));
+    }
+    let dim = manifest.search_layout().dim();
+    nodes.request(
+        "PUT",
+        &format!("{path}?timeout=60"),
+        Some(&json!({
+            "vectors": { "size": dim, "distance": "Dot" },
+            "shard_number": spec.shards,
+            "replication_factor": spec.replicas,
+            "write_consistency_factor": 1,
+            "metadata": { "lookalike": want },
+        })),
+    )?;
+    let mut fields: Vec<(String, &str)> =
+        vec![("product_id".into(), "keyword"), ("year".into(), "integer")];
+    for f in &manifest.fields {
+        let key = format!("{PAYLOAD_KEYWORDS}.{}", keyword_key(f));
+        if !fields.iter().any(|(k, _)| *k == key) {
+            fields.push((key, "keyword"));
+        }
+    }
+    for (field, schema) in fields {
+        nodes.request(
+            "PUT",
+            &format!("{path}/index?wait=true"),
+            Some(&json!({ "field_name": field, "field_schema": schema })),
+        )?;
+    }
+    tracing::info!(
+        "made Qdrant collection `{}`: {} shards x {} replicas, {dim} values per point",
+        spec.name,
+        spec.shards,
+        spec.replicas
+    );
+    Ok(true)
+}
+
+/// A record in words: the model and head.
+fn describe(record: &Value) -> String {
+    let e = &record["embedder"];
+    format!(
+        "{} {} at {}, head {}",
+        e["model"].as_str().unwrap_or("?"),
+        e["model_hash"].as_str().unwrap_or("?"),
+        e["input_size"],
+        record["head_hash"]
+            .as_str()
+            .map_or("none".to_string(), |h| h.chars().take(12).collect())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_keys_are_safe_path_parts() {
+        let spec = |name: &str| CollectionSpec {
+            name: name.into(),
+            shards: 1,
+            replicas: 1,
+        };
+        assert_eq!(
+            spec("shop_2026.v1").path().expect("ok"),
+            "/collections/shop_2026.v1"
+        );
+        for bad in ["", "a/b", "../x", "a b", ".hidden", "a?b"] {
+            assert!(spec(bad).path().is_err(), "{bad}");
+        }
+        assert_eq!(keyword_key("articleType"), "articletype");
+        assert_eq!(keyword_key("base.colour name"), "base_colour_name");
+    }
+}

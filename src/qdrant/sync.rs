@@ -1,0 +1,172 @@
+//! Writing a local index generation into a collection, and keeping it in
+//! step: points are keyed by product id, so a run sends only the products
+//! that are new or changed (their search row's hash differs), deletes the
+//! ones no longer in the index, and a run cut short is finished by the
+//! next one.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use super::client::QdrantNodes;
+use super::collection::{self, CollectionSpec, PAYLOAD_KEYWORDS};
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::progress::Progress;
+
+/// Points per upsert request.
+const BATCH: usize = 256;
+/// Points per page when reading what the collection holds.
+const SCROLL_PAGE: usize = 2000;
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncReport {
+    /// Whether the collection was made by this run.
+    pub created: bool,
+    /// Points written (new or changed products).
+    pub upserted: usize,
+    /// Points deleted (products no longer in the index).
+    pub deleted: usize,
+    /// Points already up to date.
+    pub unchanged: usize,
+}
+
+/// Makes the collection of `spec` hold exactly the products of `index`
+/// (see the module docs). `progress` hears of the upserts and may cancel
+/// between batches; what was written stays, and the next run goes on.
+pub fn sync_collection(
+    nodes: &QdrantNodes,
+    spec: &CollectionSpec,
+    index: &Index,
+    progress: &dyn Progress,
+) -> Result<SyncReport> {
+    let created = collection::ensure(nodes, spec, index.manifest())?;
+    let path = spec.path()?;
+    let held = held_points(nodes, &path)?;
+    let mut wanted: HashMap<u64, usize> = HashMap::with_capacity(index.len());
+    let mut report = SyncReport {
+        created,
+        ..SyncReport::default()
+    };
+    let mut to_send = Vec::new();
+    for (r, p) in index.products().iter().enumerate() {
+        let key = crate::index::ann::product_key(&p.id);
+        if let Some(other) = wanted.insert(key, r) {
+            return Err(Error::InvalidArgument(format!(
+                "products `{}` and `{}` have the same point id; rename one",
+                index.products()[other].id,
+                p.id
+            )));
+        }
+        if held.get(&key).map(String::as_str) == Some(row_hash(index, r).as_str()) {
+            report.unchanged += 1;
+        } else {
+            to_send.push(r);
+        }
+    }
+    progress.stage("Qdrant upserts", Some(to_send.len() as u64));
+    for batch in to_send.chunks(BATCH) {
+        if progress.cancelled() {
+            return Err(Error::Interrupted);
+        }
+        let points: Vec<Value> = batch.iter().map(|&r| point(index, r)).collect();
+        nodes.request(
+            "PUT",
+            &format!("{path}/points?wait=true"),
+            Some(&json!({ "points": points })),
+        )?;
+        report.upserted += batch.len();
+        progress.advance(batch.len() as u64);
+    }
+    let gone: Vec<u64> = held
+        .keys()
+        .filter(|k| !wanted.contains_key(k))
+        .copied()
+        .collect();
+    for batch in gone.chunks(BATCH * 4) {
+        nodes.request(
+            "POST",
+            &format!("{path}/points/delete?wait=true"),
+            Some(&json!({ "points": batch })),
+        )?;
+        report.deleted += batch.len();
+    }
+    Ok(report)
+}
+
+/// Every point of the collection: id -> its `row` hash.
+fn held_points(nodes: &QdrantNodes, path: &str) -> Result<HashMap<u64, String>> {
+    let mut held = HashMap::new();
+    let mut offset = Value::Null;
+    loop {
+        let page = nodes
+            .request(
+                "POST",
+                &format!("{path}/points/scroll"),
+                Some(&json!({
+                    "limit": SCROLL_PAGE,
+                    "offset": offset,
+                    "with_payload": ["row"],
+                    "with_vector": false,
+                })),
+            )?
+            .ok_or_else(|| Error::Qdrant {
+                node: nodes.urls().join(","),
+                reason: format!("{path} vanished while it was read"),
+            })?;
+        let points = page["points"].as_array().ok_or_else(|| Error::Qdrant {
+            node: nodes.urls().join(","),
+            reason: format!("{path}/points/scroll answered without `points`"),
+        })?;
+        for p in points {
+            // Ids lookalike did not write (UUIDs, others' payloads) are left alone.
+            if let Some(id) = p["id"].as_u64() {
+                let row = p["payload"]["row"].as_str().unwrap_or("").to_string();
+                held.insert(id, row);
+            }
+        }
+        offset = page["next_page_offset"].clone();
+        if offset.is_null() {
+            return Ok(held);
+        }
+    }
+}
+
+/// A hash of row `r`'s search row: it changes with the image and with the
+/// head or transform that made the row.
+fn row_hash(index: &Index, r: usize) -> String {
+    let bytes: &[u8] = bytemuck::cast_slice(index.search_row(r));
+    blake3::hash(bytes).to_hex()[..16].to_string()
+}
+
+/// Row `r` as a point (see the collection's docs for the payload).
+fn point(index: &Index, r: usize) -> Value {
+    let p = &index.products()[r];
+    let mut keywords = Map::new();
+    for (field, value) in p.labels.iter() {
+        keywords
+            .entry(collection::keyword_key(field))
+            .or_insert_with(|| Value::String(value.to_lowercase()));
+    }
+    let mut payload = json!({
+        "product_id": p.id,
+        "hash": p.hash,
+        "row": row_hash(index, r),
+        "image": p.image,
+        "labels": p.labels,
+        PAYLOAD_KEYWORDS: keywords,
+    });
+    if let Some(year) = p
+        .labels
+        .get("year")
+        .and_then(|y| y.trim().parse::<i64>().ok())
+    {
+        payload["year"] = json!(year);
+    }
+    json!({
+        "id": crate::index::ann::product_key(&p.id),
+        "vector": index.search_row(r),
+        "payload": payload,
+    })
+}

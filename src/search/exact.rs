@@ -7,8 +7,10 @@
 //!    `b` (from the stored quantisation-error norms, by Cauchy-Schwarz), so the
 //!    exact score lies in `[a - b, a + b]`;
 //! 2. `L` = the k-th largest lower bound: at least k rows score `>= L`;
-//! 3. only rows whose upper bound reaches `L` can be in the top k; those few
-//!    are rescored with their exact f32 rows.
+//! 3. only rows whose upper bound reaches `L` can be in the top k; those are
+//!    rescored with their exact f32 rows in order of upper bound, until the
+//!    next one's upper bound is below the k-th exact score (so the f32 rows,
+//!    the cold part of a large index, are read as little as possible).
 //!
 //! The result is exactly the brute-force f32 top-k (a test in
 //! `search/mod.rs` checks it). Both parts of every row are unit length, so
@@ -150,42 +152,56 @@ impl<'a> Rescorer<'a> {
     /// `k`-th exact score: the fewest f32 rows read for an exact answer.
     pub fn top_k(&self, scored: &[(usize, (f32, f32))]) -> TopK {
         let r = &self.ranking;
-        let mut by_upper: Vec<(f32, usize)> = scored
+        let by_upper = scored
             .iter()
-            .map(|&(row, (s, b))| (r.lifted(row, s + b), row))
+            .map(|&(row, (s, b))| (r.lifted(row, s + b), row as u32))
             .collect();
-        by_upper.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        let (dim, cnn_dim) = (self.scan.dim, self.scan.cnn_dim);
-        let search_rows = self.scan.index.search_rows();
-        let mut top = TopK::new(r.k);
-        // The exact scores in the bounds' terms (the weighted cosine with
-        // the lift): Euclidean distance ranks as `1 - d^2 / 2` of unit parts.
-        let mut in_bound_terms = TopK::new(r.k);
-        for (upper, row) in by_upper {
-            // The slack covers rounding between the two computations.
-            if in_bound_terms.threshold().is_some_and(|t| upper + 1e-5 < t) {
-                break;
-            }
-            let x = &search_rows[row * dim..(row + 1) * dim];
-            let exact = r
-                .metric
-                .score(self.scan.q, x, cnn_dim, r.colour_weight)
-                .score;
-            let cosine = match r.metric {
-                Metric::Cosine => exact,
-                Metric::Euclidean => 1.0 - exact * exact / 2.0,
-            };
-            in_bound_terms.push(Candidate {
-                key: r.lifted(row, cosine),
-                row: row as u32,
-            });
-            top.push(Candidate {
-                key: r.metric.rank_key(r.lifted(row, exact)),
-                row: row as u32,
-            });
-        }
-        top
+        rescore_by_upper(&self.scan, r, by_upper)
     }
+}
+
+/// The exact top `k` of `ranking` among `candidates` (`(upper bound of
+/// the lifted score, row)`): rescored in f32 by decreasing upper bound
+/// until the next one's cannot reach the `k`-th exact score, so that as
+/// few f32 rows as possible are read (they are the cold part of a large
+/// index: at 1M products each read pages in 2.5 KB).
+fn rescore_by_upper(
+    scan: &Scan<'_>,
+    ranking: &ScanRanking<'_>,
+    mut candidates: Vec<(f32, u32)>,
+) -> TopK {
+    candidates.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+    let (dim, cnn_dim) = (scan.dim, scan.cnn_dim);
+    let search_rows = scan.index.search_rows();
+    let mut top = TopK::new(ranking.k);
+    // The exact scores in the bounds' terms (the weighted cosine with the
+    // lift): Euclidean distance ranks as `1 - d^2 / 2` of unit parts.
+    let mut in_bound_terms = TopK::new(ranking.k);
+    for (upper, row) in candidates {
+        // The slack covers rounding between the two computations.
+        if in_bound_terms.threshold().is_some_and(|t| upper + 1e-5 < t) {
+            break;
+        }
+        let r = row as usize;
+        let x = &search_rows[r * dim..(r + 1) * dim];
+        let exact = ranking
+            .metric
+            .score(scan.q, x, cnn_dim, ranking.colour_weight)
+            .score;
+        let cosine = match ranking.metric {
+            Metric::Cosine => exact,
+            Metric::Euclidean => 1.0 - exact * exact / 2.0,
+        };
+        in_bound_terms.push(Candidate {
+            key: ranking.lifted(r, cosine),
+            row,
+        });
+        top.push(Candidate {
+            key: ranking.metric.rank_key(ranking.lifted(r, exact)),
+            row,
+        });
+    }
+    top
 }
 
 /// Visits the allowed rows of `lo..hi` (all but `exclude`).
@@ -366,38 +382,28 @@ impl<'a> Scan<'a> {
             .enumerate()
             .map(|(i, ranking)| floor(lowers.iter().map(|l| l[i].clone()), ranking.k))
             .collect();
-        let search_rows = self.index.search_rows();
-        let empty = || rankings.iter().map(|r| TopK::new(r.k)).collect::<Vec<_>>();
-        approx
-            .par_iter()
-            .map(|chunk| {
-                let mut tops = empty();
-                for a in chunk {
-                    let r = a.row as usize;
-                    let bounds = self.bounds(self.meta(r));
-                    for ((ranking, top), &floor) in rankings.iter().zip(&mut tops).zip(&floors) {
-                        if !is_allowed(ranking.allowed.as_ref(), r) {
-                            continue;
-                        }
-                        let (score, bound) = ranking.approximate(a, bounds);
-                        if ranking.lifted(r, score + bound) >= floor {
-                            let x = &search_rows[r * dim..(r + 1) * dim];
-                            let s = ranking
-                                .metric
-                                .score(self.q, x, cnn_dim, ranking.colour_weight)
-                                .score;
-                            let key = ranking.metric.rank_key(ranking.lifted(r, s));
-                            top.push(Candidate { key, row: a.row });
-                        }
-                    }
-                }
-                tops
+        // Per ranking, the rows whose upper bound reaches its floor, then
+        // the fewest of them rescored in f32 (`rescore_by_upper`).
+        rankings
+            .iter()
+            .zip(&floors)
+            .map(|(ranking, &floor)| {
+                let candidates: Vec<(f32, u32)> = approx
+                    .par_iter()
+                    .flat_map_iter(|chunk| {
+                        chunk.iter().filter_map(move |a| {
+                            let r = a.row as usize;
+                            if !is_allowed(ranking.allowed.as_ref(), r) {
+                                return None;
+                            }
+                            let (score, bound) = ranking.approximate(a, self.bounds(self.meta(r)));
+                            let upper = ranking.lifted(r, score + bound);
+                            (upper >= floor).then_some((upper, a.row))
+                        })
+                    })
+                    .collect();
+                rescore_by_upper(self, ranking, candidates).into_sorted()
             })
-            .reduce(empty, |a, b| {
-                a.into_iter().zip(b).map(|(a, b)| a.merge(b)).collect()
-            })
-            .into_iter()
-            .map(TopK::into_sorted)
             .collect()
     }
 }

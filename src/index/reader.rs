@@ -100,6 +100,8 @@ pub struct Index {
     manifest: Manifest,
     vectors: Mapped,
     search: Mapped,
+    /// The same file, for positional reads ([`Index::read_search_row`]).
+    search_file: Option<File>,
     codes: Mapped,
     scales: Mapped,
     layout: RowLayout,
@@ -166,6 +168,7 @@ impl Index {
             Mapped::open(dir, &manifest.vectors_file, size(layout.dim(), bytes)?)?
         };
         let search = Mapped::open(dir, &manifest.search_file, size(search_layout.dim(), 4)?)?;
+        let search_file = File::open(dir.join(&manifest.search_file)).ok();
         let codes = Mapped::open(dir, &manifest.codes_file, size(search_layout.dim(), 1)?)?;
         let scales = Mapped::open(dir, &manifest.scales_file, size(META_FLOATS, 4)?)?;
         let projection = match &manifest.projection_file {
@@ -271,6 +274,7 @@ impl Index {
             manifest,
             vectors,
             search,
+            search_file,
             codes,
             scales,
             layout,
@@ -386,6 +390,33 @@ impl Index {
     pub fn search_row(&self, row: usize) -> &[f32] {
         let d = self.search_layout.dim();
         &self.search_rows()[row * d..(row + 1) * d]
+    }
+
+    /// The exact search row of product `row`, copied into `buf` with a
+    /// positional read of its file (falling back to the mapping).
+    ///
+    /// Searches read the f32 rows of a few dozen products each, spread
+    /// over the whole file: read through the mapping, every such page
+    /// would stay mapped into the process (half the 2.5 GB of a 1M-product
+    /// index after a few thousand queries; docs/scale.md). Read this way
+    /// they are ordinary page cache, not the process's resident memory.
+    pub fn read_search_row<'b>(&self, row: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        let d = self.search_layout.dim();
+        buf.clear();
+        buf.resize(d, 0.0);
+        #[cfg(unix)]
+        if let Some(file) = &self.search_file {
+            use std::os::unix::fs::FileExt;
+            let offset = (row * d * std::mem::size_of::<f32>()) as u64;
+            if file
+                .read_exact_at(bytemuck::cast_slice_mut(buf.as_mut_slice()), offset)
+                .is_ok()
+            {
+                return buf;
+            }
+        }
+        buf.copy_from_slice(self.search_row(row));
+        buf
     }
 
     /// Turns an embedding into a search row, as the products' were made.

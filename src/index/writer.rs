@@ -625,6 +625,11 @@ mod stored_precision_tests {
         assert_eq!(2 * size(d16.path(), mb), size(d32.path(), ma));
         // Search rows are made before the rows are narrowed: identical.
         assert_eq!(a.search_rows(), b.search_rows());
+        // Positional reads give what the mapping holds.
+        let mut buf = Vec::new();
+        for r in [0, 1, 150, 299] {
+            assert_eq!(b.read_search_row(r, &mut buf), b.search_row(r));
+        }
         for r in 0..a.len() {
             let (x, y) = (a.row(r), b.row(r));
             assert_eq!(x.len(), y.len());

@@ -171,8 +171,8 @@ fn rescore_by_upper(
     mut candidates: Vec<(f32, u32)>,
 ) -> TopK {
     candidates.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-    let (dim, cnn_dim) = (scan.dim, scan.cnn_dim);
-    let search_rows = scan.index.search_rows();
+    let cnn_dim = scan.cnn_dim;
+    let mut buf = Vec::new();
     let mut top = TopK::new(ranking.k);
     // The exact scores in the bounds' terms (the weighted cosine with the
     // lift): Euclidean distance ranks as `1 - d^2 / 2` of unit parts.
@@ -183,7 +183,7 @@ fn rescore_by_upper(
             break;
         }
         let r = row as usize;
-        let x = &search_rows[r * dim..(r + 1) * dim];
+        let x = scan.index.read_search_row(r, &mut buf);
         let exact = ranking
             .metric
             .score(scan.q, x, cnn_dim, ranking.colour_weight)

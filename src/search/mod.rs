@@ -233,13 +233,17 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
         catalogue_vote::blend(probs, classes, &neighbours(&near), req.vote_weight);
     }
     let cnn_dim = index.search_layout().shape;
+    let mut buf = Vec::new();
     let hits = candidates
         .into_iter()
         .map(|c| {
             let row = c.row as usize;
-            let s = req
-                .metric
-                .score(&q, index.search_row(row), cnn_dim, req.colour_weight);
+            let s = req.metric.score(
+                &q,
+                index.read_search_row(row, &mut buf),
+                cnn_dim,
+                req.colour_weight,
+            );
             let p = &index.products()[row];
             let (score, label) = prior
                 .as_ref()
@@ -270,7 +274,9 @@ fn query_row(index: &Index, query: &Query<'_>) -> Result<(Vec<f32>, Option<usize
             let row = index
                 .row_of(id)
                 .ok_or_else(|| Error::UnknownId(id.to_string()))?;
-            Ok((index.search_row(row).to_vec(), Some(row)))
+            let mut q = Vec::new();
+            index.read_search_row(row, &mut q);
+            Ok((q, Some(row)))
         }
         Query::Embedding(e) => Ok((index.query_row(e)?, None)),
         Query::SearchRow(row) => {

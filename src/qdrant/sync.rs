@@ -59,10 +59,11 @@ pub fn sync_collection(
                 p.id
             )));
         }
-        if held.get(&key).map(String::as_str) == Some(row_hash(index, r).as_str()) {
+        let row = row_hash(index, r);
+        if held.get(&key) == Some(&row) {
             report.unchanged += 1;
         } else {
-            to_send.push(r);
+            to_send.push((r, row));
         }
     }
     progress.stage("Qdrant upserts", Some(to_send.len() as u64));
@@ -70,7 +71,7 @@ pub fn sync_collection(
         if progress.cancelled() {
             return Err(Error::Interrupted);
         }
-        let points: Vec<Value> = batch.iter().map(|&r| point(index, r)).collect();
+        let points: Vec<Value> = batch.iter().map(|(r, row)| point(index, *r, row)).collect();
         nodes.request(
             "PUT",
             &format!("{path}/points?wait=true"),
@@ -140,8 +141,9 @@ fn row_hash(index: &Index, r: usize) -> String {
     blake3::hash(bytes).to_hex()[..16].to_string()
 }
 
-/// Row `r` as a point (see the collection's docs for the payload).
-fn point(index: &Index, r: usize) -> Value {
+/// Row `r` as a point, `row` its [`row_hash`] (see the collection's docs
+/// for the payload).
+fn point(index: &Index, r: usize, row: &str) -> Value {
     let p = &index.products()[r];
     let mut keywords = Map::new();
     for (field, value) in p.labels.iter() {
@@ -152,7 +154,7 @@ fn point(index: &Index, r: usize) -> Value {
     let mut payload = json!({
         "product_id": p.id,
         "hash": p.hash,
-        "row": row_hash(index, r),
+        "row": row,
         "image": p.image,
         "labels": p.labels,
         PAYLOAD_KEYWORDS: keywords,

@@ -10,32 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// The top-10 ids of a search by `id`, with extra arguments.
-fn similar(idx: &std::path::Path, id: &str, extra: &[&str]) -> Vec<String> {
-    let mut args = vec!["search", "--index", s(idx), "--id", id, "--json"];
-    args.extend_from_slice(extra);
-    let r = json(&args);
-    r["hits"]
-        .as_array()
-        .expect("hits")
-        .iter()
-        .map(|h| h["id"].as_str().expect("id").to_string())
-        .collect()
-}
-
-/// Removes products `gone` from the catalogue in `cat` (row and image).
-fn remove_products(cat: &std::path::Path, gone: &[String]) {
-    let csv = std::fs::read_to_string(cat.join("styles.csv")).expect("csv");
-    let kept: Vec<&str> = csv
-        .lines()
-        .filter(|l| !gone.iter().any(|g| l.split(',').next() == Some(g.as_str())))
-        .collect();
-    std::fs::write(cat.join("styles.csv"), kept.join("\n") + "\n").expect("write csv");
-    for g in gone {
-        std::fs::remove_file(cat.join("images").join(format!("{g}.jpg"))).expect("remove image");
-    }
-}
-
 #[test]
 fn the_graph_is_built_kept_and_updated_in_place() {
     let Some(shared) = shared_small() else { return };

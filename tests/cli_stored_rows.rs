@@ -6,17 +6,6 @@ mod common;
 
 use common::*;
 
-/// The top-10 ids of a search by `id`.
-fn similar(idx: &std::path::Path, id: &str) -> Vec<String> {
-    let r = json(&["search", "--index", s(idx), "--id", id, "--json"]);
-    r["hits"]
-        .as_array()
-        .expect("hits")
-        .iter()
-        .map(|h| h["id"].as_str().expect("id").to_string())
-        .collect()
-}
-
 #[test]
 fn f16_stored_rows_take_half_the_bytes_search_the_same_and_are_kept() {
     let Some(shared) = shared_small() else { return };
@@ -47,24 +36,18 @@ fn f16_stored_rows_take_half_the_bytes_search_the_same_and_are_kept() {
     assert_eq!(vectors(&a), 2.0 * vectors(&b));
     // Search rows are made before the stored rows are narrowed.
     for q in ids.iter().step_by(40) {
-        assert_eq!(similar(&full, q), similar(&half, q), "by id {q}");
+        assert_eq!(similar(&full, q, &[]), similar(&half, q, &[]), "by id {q}");
     }
 
     // An update without the flag keeps f16, and reads the f16 rows of the
     // products it keeps.
-    let csv = std::fs::read_to_string(cat.join("styles.csv")).expect("csv");
     let gone = &ids[199];
-    let kept: Vec<&str> = csv
-        .lines()
-        .filter(|l| l.split(',').next() != Some(gone.as_str()))
-        .collect();
-    std::fs::write(cat.join("styles.csv"), kept.join("\n") + "\n").expect("write csv");
-    std::fs::remove_file(cat.join("images").join(format!("{gone}.jpg"))).expect("remove image");
+    remove_products(&cat, std::slice::from_ref(gone));
     ok(&["index", s(&cat), "--index", s(&half)]);
     let b = json(&["info", "--index", s(&half), "--json"]);
     assert_eq!(b["stored_rows"], "f16", "{b}");
     assert_eq!(b["products"], 199);
-    let hits = similar(&half, &ids[0]);
+    let hits = similar(&half, &ids[0], &[]);
     assert_eq!(hits.len(), 10);
     assert!(!hits.contains(gone));
 

@@ -181,13 +181,7 @@ fn index_writes_points_keeps_them_in_step_and_refuses_foreign_collections() {
 
     // A product leaves the catalogue: its point goes.
     let gone = &ids[119];
-    let csv = std::fs::read_to_string(cat.join("styles.csv")).expect("csv");
-    let kept: Vec<&str> = csv
-        .lines()
-        .filter(|l| l.split(',').next() != Some(gone.as_str()))
-        .collect();
-    std::fs::write(cat.join("styles.csv"), kept.join("\n") + "\n").expect("write csv");
-    std::fs::remove_file(cat.join("images").join(format!("{gone}.jpg"))).expect("remove");
+    remove_products(&cat, std::slice::from_ref(gone));
     let out = index_into("shop");
     assert!(out.contains("1 deleted"), "{out}");
     assert_eq!(node.count("shop", Value::Null), 119);
@@ -195,21 +189,24 @@ fn index_writes_points_keeps_them_in_step_and_refuses_foreign_collections() {
     assert_eq!(node.count("shop", gone_filter), 0);
 
     // Collections lookalike cannot use are refused, by name, with what to do.
+    let refused_into = |collection: &str| {
+        fails(&[
+            "index",
+            s(&cat),
+            "--index",
+            s(&idx),
+            "--qdrant",
+            &node.url,
+            "--collection",
+            collection,
+        ])
+    };
     node.call(
         "PUT",
         "/collections/foreign",
         json!({ "vectors": { "size": 4, "distance": "Dot" } }),
     );
-    let err = fails(&[
-        "index",
-        s(&cat),
-        "--index",
-        s(&idx),
-        "--qdrant",
-        &node.url,
-        "--collection",
-        "foreign",
-    ]);
+    let err = refused_into("foreign");
     assert!(err.contains("not made by lookalike"), "{err}");
     node.call(
         "PUT",
@@ -217,30 +214,12 @@ fn index_writes_points_keeps_them_in_step_and_refuses_foreign_collections() {
         json!({ "vectors": { "size": 4, "distance": "Dot" },
                 "metadata": { "lookalike": { "embedder": { "model": "lite2" } } } }),
     );
-    let err = fails(&[
-        "index",
-        s(&cat),
-        "--index",
-        s(&idx),
-        "--qdrant",
-        &node.url,
-        "--collection",
-        "othermodel",
-    ]);
+    let err = refused_into("othermodel");
     assert!(
         err.contains("made another way") && err.contains("--collection"),
         "{err}"
     );
-    let err = fails(&[
-        "index",
-        s(&cat),
-        "--index",
-        s(&idx),
-        "--qdrant",
-        &node.url,
-        "--collection",
-        "a/b",
-    ]);
+    let err = refused_into("a/b");
     assert!(err.contains("collection name"), "{err}");
 
     // A cluster that cannot be reached: a quick error naming the node.

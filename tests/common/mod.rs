@@ -174,3 +174,29 @@ pub fn first_shopper_photo(dir: &Path, kind: &str) -> PathBuf {
     files.sort();
     files.into_iter().next().expect("a photo of the kind")
 }
+
+/// The ids of the hits of a search by `id` (10 by default), with extra arguments.
+pub fn similar(idx: &Path, id: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["search", "--index", s(idx), "--id", id, "--json"];
+    args.extend_from_slice(extra);
+    let r = json(&args);
+    r["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| h["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// Removes products `gone` from the catalogue in `cat` (row and image).
+pub fn remove_products(cat: &Path, gone: &[String]) {
+    let csv = std::fs::read_to_string(cat.join("styles.csv")).expect("csv");
+    let kept: Vec<&str> = csv
+        .lines()
+        .filter(|l| !gone.iter().any(|g| l.split(',').next() == Some(g.as_str())))
+        .collect();
+    std::fs::write(cat.join("styles.csv"), kept.join("\n") + "\n").expect("write csv");
+    for g in gone {
+        std::fs::remove_file(cat.join("images").join(format!("{g}.jpg"))).expect("remove image");
+    }
+}

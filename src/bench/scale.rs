@@ -558,7 +558,13 @@ fn run_case(
         let t = Instant::now();
         let found = search(index, q, req)?;
         times.push(t.elapsed());
-        hits.push(found.hits.iter().map(|h| h.row as u32).collect());
+        hits.push(
+            found
+                .hits
+                .iter()
+                .map(|h| h.row.unwrap_or(usize::MAX) as u32)
+                .collect(),
+        );
     }
     Ok((hits, times))
 }

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::embedding::Embedder;
 use crate::error::{IoResultExt, Result};
 use crate::imaging::DecodeLimits;
-use crate::index::Index;
-use crate::search::{embed_upload, search, Query, SearchRequest};
+use crate::search::SearchTarget;
+use crate::search::{embed_upload, Query, SearchRequest};
 
 /// How the photos fared.
 #[derive(Debug, Clone, Serialize)]
@@ -26,14 +26,14 @@ pub struct InstanceReport {
 }
 
 /// The image files of `dir` named after a product id of `index`.
-pub fn photos_in(dir: &Path, index: &Index) -> Result<Vec<(String, PathBuf)>> {
+pub fn photos_in(dir: &Path, target: &dyn SearchTarget) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).at(dir)? {
         let path = entry.at(dir)?.path();
         let Some(id) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        if crate::catalog::has_image_extension(&path) && index.row_of(id).is_some() {
+        if crate::catalog::has_image_extension(&path) && target.contains(id)? {
             out.push((id.to_string(), path));
         }
     }
@@ -43,7 +43,7 @@ pub fn photos_in(dir: &Path, index: &Index) -> Result<Vec<(String, PathBuf)>> {
 
 /// Searches with every photo and reports R@1 and R@10 of its own product.
 pub fn instance_recall(
-    index: &Index,
+    target: &dyn SearchTarget,
     embedder: &Embedder,
     photos: &[(String, PathBuf)],
     req: &SearchRequest,
@@ -56,8 +56,8 @@ pub fn instance_recall(
     let mut misses = Vec::new();
     for (id, path) in photos {
         let bytes = std::fs::read(path).at(path)?;
-        let e = embed_upload(index, embedder, &bytes, &DecodeLimits::default(), None)?.embedding;
-        let hits = search(index, &Query::Embedding(&e), &req)?.hits;
+        let e = embed_upload(target, embedder, &bytes, &DecodeLimits::default(), None)?.embedding;
+        let hits = target.search(&Query::Embedding(&e), &req)?.hits;
         let rank = hits.iter().position(|h| &h.id == id);
         r1 += usize::from(rank == Some(0));
         r10 += usize::from(rank.is_some());

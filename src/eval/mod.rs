@@ -27,8 +27,8 @@ pub use photos::{
 pub use sample::{stratified_sample, SEED};
 
 use crate::error::{Error, Result};
-use crate::index::Index;
-use crate::search::{recognition, search, Metric, Query, Recognition, SearchRequest};
+use crate::index::{Index, ProductRecord};
+use crate::search::{Metric, Query, Recognition, SearchRequest, SearchTarget};
 
 /// Which queries to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,9 +124,18 @@ const COLOUR: &str = "baseColour";
 
 /// Runs the protocol on `index`.
 pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
+    evaluate_on(index, index.products(), opts)
+}
+
+/// Runs the protocol on `target`, whose products are `products` (a remote
+/// collection's, read once by the caller).
+pub fn evaluate_on(
+    target: &dyn SearchTarget,
+    products: &[ProductRecord],
+    opts: &EvalOptions,
+) -> Result<EvalReport> {
     let start = Instant::now();
-    let products = index.products();
-    if index.payload().field_name(TYPE).is_none() {
+    if !products.iter().any(|p| p.labels.get(TYPE).is_some()) {
         return Err(Error::InvalidArgument(format!(
             "the index has no `{TYPE}` labels: evaluation needs a labelled catalogue (styles.csv)"
         )));
@@ -177,7 +186,7 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
             let q = &products[r];
             let qt = q.labels.get(TYPE);
             let qc = q.labels.get(COLOUR);
-            let hits = search(index, &Query::Product(&q.id), &req)?.hits;
+            let hits = target.search(&Query::Product(&q.id), &req)?.hits;
             let type_m = qt.and_then(|t| {
                 let total = type_count.get(t).copied().unwrap_or(1) - 1;
                 let rel: Vec<bool> = hits.iter().map(|h| h.labels.get(TYPE) == Some(t)).collect();
@@ -199,7 +208,7 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
         .collect();
     let mut accuracy = std::collections::BTreeMap::new();
     let mut recognised = 0;
-    if let Some(head) = index.head() {
+    if let Some(head) = target.model().head() {
         // Over every product of the split, not only the queries: the query
         // sample is stratified by articleType for the ranking metrics, which
         // weighs a rare type as much as a common one, and the 8,912 products
@@ -212,7 +221,7 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
             .par_iter()
             .map(|&r| {
                 let query = Query::Product(&products[r].id);
-                let probs = recognition(index, &query, req.vote_weight)?;
+                let probs = target.recognition(&query, req.vote_weight)?;
                 Ok(probs.map_or_else(Vec::new, |p| head.guesses(&p, 1)))
             })
             .collect::<Result<_>>()?;
@@ -247,12 +256,12 @@ pub fn evaluate(index: &Index, opts: &EvalOptions) -> Result<EvalReport> {
         split: opts.split,
         metric: req.metric,
         colour_weight: req.colour_weight,
-        label_weight: if index.head().is_some() {
+        label_weight: if target.model().head().is_some() {
             req.label_weight
         } else {
             0.0
         },
-        vote_weight: if index.head().is_some() {
+        vote_weight: if target.model().head().is_some() {
             req.vote_weight
         } else {
             0.0

@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::embedding::Embedder;
 use crate::error::{Error, IoResultExt, Result};
 use crate::imaging::DecodeLimits;
-use crate::index::Index;
-use crate::search::{embed_upload, recognise, search, Query, SearchRequest};
+use crate::search::SearchTarget;
+use crate::search::{embed_upload, recognise, Query, SearchRequest};
 
 /// The photo kinds and the catalogue articleTypes that count as the same
 /// kind of product (the development set's README).
@@ -194,7 +194,7 @@ struct PhotoScore {
 
 /// Runs the protocol: each photo uploaded whole, judged on its 10 hits.
 pub fn evaluate_photos(
-    index: &Index,
+    target: &dyn SearchTarget,
     embedder: &Embedder,
     photos: &[ShopperPhoto],
     req: &SearchRequest,
@@ -211,8 +211,8 @@ pub fn evaluate_photos(
             let types = kind_types(&photo.kind).unwrap_or(&[]);
             let run = || -> Result<PhotoScore> {
                 let bytes = std::fs::read(&photo.path).at(&photo.path)?;
-                let q = embed_upload(index, embedder, &bytes, &limits, None)?;
-                let results = search(index, &Query::Embedding(&q.embedding), &req)?;
+                let q = embed_upload(target, embedder, &bytes, &limits, None)?;
+                let results = target.search(&Query::Embedding(&q.embedding), &req)?;
                 let relevant = |labels: &crate::catalog::Labels| {
                     labels
                         .get("articleType")
@@ -221,7 +221,7 @@ pub fn evaluate_photos(
                 let hits = &results.hits;
                 let p1 = hits.first().is_some_and(|h| relevant(&h.labels));
                 let p10 = hits.iter().filter(|h| relevant(&h.labels)).count() as f32 / 10.0;
-                let recognised = recognise(index, &results, 1).map(|r| {
+                let recognised = recognise(target, &results, 1).map(|r| {
                     r.iter()
                         .find(|(field, _)| field == "articleType")
                         .and_then(|(_, g)| g.first())

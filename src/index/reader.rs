@@ -10,14 +10,14 @@ use memmap2::Mmap;
 
 use super::ann::AnnGraph;
 use super::format::{self, Manifest, ProductRecord};
+use super::model::SearchModel;
 use super::payload::PayloadIndex;
 use super::search_rows::META_FLOATS;
-use crate::embedding::EmbedderFingerprint;
-use crate::embedding::Head;
+use crate::embedding::{EmbedderFingerprint, Head};
 use crate::error::{Error, Result};
 use crate::index::label_classes::LabelClasses;
 use crate::layout::{RowLayout, SearchLayout};
-use crate::transform::{Projection, SearchTransform};
+use crate::transform::SearchTransform;
 
 /// Reads and checks `manifest.json`.
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
@@ -96,17 +96,14 @@ impl Mapped {
 
 /// A read-only, memory-mapped index.
 pub struct Index {
-    dir: PathBuf,
-    manifest: Manifest,
+    /// The manifest and transform (what a kit holds).
+    model: SearchModel,
     vectors: Mapped,
     search: Mapped,
     /// The same file, for positional reads ([`Index::read_search_row`]).
     search_file: Option<File>,
     codes: Mapped,
     scales: Mapped,
-    layout: RowLayout,
-    search_layout: SearchLayout,
-    transform: SearchTransform,
     /// The head's classes of every product (with a head only).
     label_classes: Option<LabelClasses>,
     /// The HNSW graph over the search rows, if the generation has one.
@@ -119,9 +116,9 @@ pub struct Index {
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Index")
-            .field("dir", &self.dir)
+            .field("dir", &self.dir())
             .field("products", &self.products.len())
-            .field("generation", &self.manifest.generation)
+            .field("generation", &self.model.manifest().generation)
             .finish()
     }
 }
@@ -139,21 +136,8 @@ impl Index {
         let n = manifest.products;
         let layout = manifest.row_layout();
         let search_layout = manifest.search_layout();
-        if manifest.search_cnn_dim == 0 || manifest.search_cnn_dim > manifest.cnn_dim {
-            return Err(corrupt(
-                &format::manifest_path(dir),
-                format!("bad search dimension {}", manifest.search_cnn_dim),
-            ));
-        }
-        if manifest.tap_dim < layout.head_colour {
-            return Err(corrupt(
-                &format::manifest_path(dir),
-                format!(
-                    "tap_dim {} is shorter than the head colour descriptor ({})",
-                    manifest.tap_dim, layout.head_colour
-                ),
-            ));
-        }
+        // Checked first: a bad head is named before the large files are mapped.
+        let model = SearchModel::from_manifest(dir, manifest.clone())?;
         let size = |rows_len: usize, bytes: usize| {
             n.checked_mul(rows_len)
                 .and_then(|v| v.checked_mul(bytes))
@@ -171,57 +155,6 @@ impl Index {
         let search_file = File::open(dir.join(&manifest.search_file)).ok();
         let codes = Mapped::open(dir, &manifest.codes_file, size(search_layout.dim(), 1)?)?;
         let scales = Mapped::open(dir, &manifest.scales_file, size(META_FLOATS, 4)?)?;
-        let projection = match &manifest.projection_file {
-            Some(f) => {
-                let p = Projection::read(&dir.join(f))?;
-                if p.input_dim != manifest.cnn_dim || p.output_dim != manifest.search_cnn_dim {
-                    return Err(corrupt(
-                        &dir.join(f),
-                        "dimensions do not match the manifest".into(),
-                    ));
-                }
-                Some(p)
-            }
-            None => None,
-        };
-
-        let head = match (&manifest.head_file, &manifest.head_hash) {
-            (Some(f), Some(hash)) => {
-                let h = Head::load(&dir.join(f))?;
-                if &h.hash != hash {
-                    return Err(corrupt(
-                        &dir.join(f),
-                        "the head file changed since the index was written".into(),
-                    ));
-                }
-                if h.search_layout() != search_layout || h.info.row_layout() != layout {
-                    return Err(corrupt(
-                        &dir.join(f),
-                        "the head's dimensions do not match the manifest".into(),
-                    ));
-                }
-                Some(h)
-            }
-            (None, None) => None,
-            _ => {
-                return Err(corrupt(
-                    &format::manifest_path(dir),
-                    "head_file and head_hash must come together".into(),
-                ))
-            }
-        };
-        let transform = match (head, projection) {
-            (Some(h), None) => SearchTransform::Head(std::sync::Arc::new(h)),
-            (None, Some(p)) => SearchTransform::Pca(p),
-            (None, None) => SearchTransform::Raw,
-            (Some(_), Some(_)) => {
-                return Err(corrupt(
-                    &format::manifest_path(dir),
-                    "a generation has a head or a projection, not both".into(),
-                ))
-            }
-        };
-
         let ppath = dir.join(&manifest.products_file);
         let bytes = std::fs::read(&ppath).map_err(|e| Error::io(&ppath, e))?;
         // Labels repeat across products: each distinct string is held once.
@@ -246,7 +179,7 @@ impl Index {
             .collect();
         let payload = PayloadIndex::build(&products);
         let search_dim = search_layout.dim();
-        let label_classes = transform.head().map(|h| {
+        let label_classes = model.head().map(|h| {
             let rows = search.f32s();
             LabelClasses::build(h, &products, |r| {
                 &rows[r * search_dim..(r + 1) * search_dim]
@@ -270,16 +203,12 @@ impl Index {
         };
         Ok(Index {
             ann,
-            dir: dir.to_path_buf(),
-            manifest,
+            model,
             vectors,
             search,
             search_file,
             codes,
             scales,
-            layout,
-            search_layout,
-            transform,
             label_classes,
             products,
             by_id,
@@ -289,30 +218,27 @@ impl Index {
 
     /// The index directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.model.dir()
     }
 
     /// The manifest of the open generation.
     pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+        self.model.manifest()
+    }
+
+    /// The manifest and transform: what a kit holds.
+    pub fn model(&self) -> &SearchModel {
+        &self.model
     }
 
     /// How the vectors were made.
     pub fn fingerprint(&self) -> &EmbedderFingerprint {
-        &self.manifest.embedder
+        self.model.fingerprint()
     }
 
     /// Fails with [`Error::ModelMismatch`] unless `other` made these vectors.
     pub fn check_fingerprint(&self, other: &EmbedderFingerprint) -> Result<()> {
-        if &self.manifest.embedder == other {
-            Ok(())
-        } else {
-            Err(Error::ModelMismatch {
-                path: self.dir.clone(),
-                built_with: self.manifest.embedder.to_string(),
-                requested: other.to_string(),
-            })
-        }
+        self.model.check_fingerprint(other)
     }
 
     /// Number of products.
@@ -329,7 +255,7 @@ impl Index {
     /// `lookalike index` writes does; `bench scale`'s synthetic ones keep
     /// only search rows).
     pub fn has_stored_rows(&self) -> bool {
-        !self.manifest.vectors_file.is_empty()
+        !self.model.manifest().vectors_file.is_empty()
     }
 
     /// Fails unless the generation keeps its stored rows, naming `what`
@@ -341,7 +267,7 @@ impl Index {
             Err(Error::InvalidArgument(format!(
                 "{what} needs the stored rows, and the index in {} keeps only search rows \
                  (a `bench scale` index); index the catalogue with `lookalike index`",
-                self.dir.display()
+                self.model.dir().display()
             )))
         }
     }
@@ -350,8 +276,9 @@ impl Index {
     /// (empty without [`Index::has_stored_rows`]); f16 rows are widened
     /// into a copy.
     pub fn stored_rows(&self) -> Cow<'_, [f32]> {
-        let values = self.len() * self.layout.dim();
-        self.manifest
+        let values = self.len() * self.model.row_layout().dim();
+        self.model
+            .manifest()
             .stored_precision
             .read(self.vectors.bytes(), 0..values)
     }
@@ -373,22 +300,22 @@ impl Index {
 
     /// The layout of the stored rows.
     pub fn row_layout(&self) -> RowLayout {
-        self.layout
+        self.model.row_layout()
     }
 
     /// The layout of the search rows.
     pub fn search_layout(&self) -> SearchLayout {
-        self.search_layout
+        self.model.search_layout()
     }
 
     /// How stored rows become search rows.
     pub fn transform(&self) -> &SearchTransform {
-        &self.transform
+        self.model.transform()
     }
 
     /// The exact search row of product `row`.
     pub fn search_row(&self, row: usize) -> &[f32] {
-        let d = self.search_layout.dim();
+        let d = self.model.search_layout().dim();
         &self.search_rows()[row * d..(row + 1) * d]
     }
 
@@ -401,7 +328,7 @@ impl Index {
     /// index after a few thousand queries; docs/scale.md). Read this way
     /// they are ordinary page cache, not the process's resident memory.
     pub fn read_search_row<'b>(&self, row: usize, buf: &'b mut Vec<f32>) -> &'b [f32] {
-        let d = self.search_layout.dim();
+        let d = self.model.search_layout().dim();
         buf.clear();
         buf.resize(d, 0.0);
         #[cfg(unix)]
@@ -422,25 +349,15 @@ impl Index {
     /// Turns an embedding into a search row, as the products' were made.
     /// An embedding of another layout (another embedder) is refused.
     pub fn query_row(&self, e: &crate::embedding::Embedding) -> Result<Vec<f32>> {
-        let layout = e.layout();
-        if layout != self.layout {
-            return Err(Error::DimensionMismatch {
-                what: format!(
-                    "the query embedding ({}+{}+{}+{} parts)",
-                    layout.cnn, layout.colour, layout.taps, layout.head_colour
-                ),
-                expected: self.layout.dim(),
-                got: layout.dim(),
-            });
-        }
-        Ok(self.transform.apply(&self.layout, &e.to_row()))
+        self.model.query_row(e)
     }
 
     /// The stored row of product `row` (empty without
     /// [`Index::has_stored_rows`]); an f16 row is widened into a copy.
     pub fn row(&self, row: usize) -> Cow<'_, [f32]> {
-        let d = self.layout.dim();
-        self.manifest
+        let d = self.model.row_layout().dim();
+        self.model
+            .manifest()
             .stored_precision
             .read(self.vectors.bytes(), row * d..(row + 1) * d)
     }
@@ -453,7 +370,7 @@ impl Index {
     /// The image file of product `row`, in the catalogue the index was
     /// built from.
     pub fn image_path(&self, row: usize) -> PathBuf {
-        self.image_path_in(row, &self.manifest.catalog_root)
+        self.image_path_in(row, &self.model.manifest().catalog_root)
     }
 
     /// The image file of product `row` if the catalogue is now at `root`.
@@ -471,14 +388,7 @@ impl Index {
     /// index's rows (its model and colour settings), checked against the
     /// fingerprint the index recorded.
     pub fn embedder(&self) -> Result<crate::embedding::Embedder> {
-        let m = &self.manifest;
-        let e = crate::embedding::Embedder::with_head_colour(
-            &m.model,
-            m.embedder.colour,
-            m.embedder.head_colour,
-        )?;
-        self.check_fingerprint(e.fingerprint())?;
-        Ok(e)
+        self.model.embedder()
     }
 
     /// The head's class of every product (its catalogue label, or the
@@ -489,7 +399,7 @@ impl Index {
 
     /// The learned head the search rows were made with, if any.
     pub fn head(&self) -> Option<&Head> {
-        self.transform.head().map(|h| h.as_ref())
+        self.model.head()
     }
 
     /// The ANN graph over the search rows, if the generation has one.

@@ -8,12 +8,16 @@
 //! shape and colour vectors would need two searches and a fusion).
 //!
 //! The payload of a point: `product_id`, the image's content `hash`, `row`
-//! (a hash of the search row, which changes with the head), `image`,
+//! (a digest of the whole point: it changes with the image, the labels and
+//! the head), `image`,
 //! `labels` (as the catalogue spells them, shown with hits), `kw` (each
 //! label in lower case, under its lower-case field name: what filters
 //! match, so that they are as case-insensitive as the CLI's) and `year` as
-//! an integer. Keyword and integer payload indexes are made before any
-//! point is written.
+//! an integer, `num` (each label that reads as a number, for numeric
+//! filters), and with a head `classes` (the product's class in each head
+//! task, and whether it is the catalogue's label or the head's guess: what
+//! the label term and the catalogue's vote read) and `kind_class`. Keyword,
+//! integer and float payload indexes are made before any point is written.
 
 use serde_json::{json, Value};
 
@@ -23,6 +27,22 @@ use crate::index::Manifest;
 
 /// The payload object of the lower-case labels that filters match.
 pub const PAYLOAD_KEYWORDS: &str = "kw";
+
+/// The payload object of the labels that read as numbers (for `>=` and
+/// the other numeric comparisons).
+pub const PAYLOAD_NUMBERS: &str = "num";
+
+/// The layout of the points this build writes and reads (their payload
+/// keys and indexes). A collection written by another layout is refused
+/// with the re-index message rather than searched wrongly.
+const POINT_LAYOUT: u32 = 2;
+
+/// The payload key of a product's class in the head's kind task (an
+/// integer index: the label term's likeliest-kind pass filters by it).
+pub const KIND_CLASS: &str = "kind_class";
+
+/// The payload key of a product's head classes: `[[task, class, labelled]]`.
+pub const CLASSES: &str = "classes";
 
 /// Where a collection is and how it is laid out when it is made.
 #[derive(Debug, Clone)]
@@ -55,10 +75,11 @@ impl CollectionSpec {
     }
 }
 
-/// The payload key of label `field` under [`PAYLOAD_KEYWORDS`]: lower
+/// The payload key of label `field` under [`PAYLOAD_KEYWORDS`] and
+/// [`PAYLOAD_NUMBERS`]: lower
 /// case, with anything but letters, digits and `_` as `_` (a dot would
 /// nest).
-pub(crate) fn keyword_key(field: &str) -> String {
+pub(crate) fn field_key(field: &str) -> String {
     field
         .to_lowercase()
         .chars()
@@ -75,8 +96,9 @@ pub(crate) fn keyword_key(field: &str) -> String {
 /// What the collection records about the vectors in it: points made by
 /// another model, head or row layout are refused, as a local index
 /// refuses them.
-fn record_of(manifest: &Manifest) -> Value {
+pub(crate) fn record_of(manifest: &Manifest) -> Value {
     json!({
+        "points": POINT_LAYOUT,
         "embedder": manifest.embedder,
         "head_hash": manifest.head_hash,
         "search_dims": [manifest.search_cnn_dim, manifest.search_layout().colour],
@@ -136,12 +158,17 @@ pub(crate) fn ensure(
             "metadata": { "lookalike": want },
         })),
     )?;
-    let mut fields: Vec<(String, &str)> =
-        vec![("product_id".into(), "keyword"), ("year".into(), "integer")];
+    let mut fields: Vec<(String, &str)> = vec![
+        ("product_id".into(), "keyword"),
+        ("year".into(), "integer"),
+        (KIND_CLASS.into(), "integer"),
+    ];
     for f in &manifest.fields {
-        let key = format!("{PAYLOAD_KEYWORDS}.{}", keyword_key(f));
-        if !fields.iter().any(|(k, _)| *k == key) {
-            fields.push((key, "keyword"));
+        for (object, schema) in [(PAYLOAD_KEYWORDS, "keyword"), (PAYLOAD_NUMBERS, "float")] {
+            let key = format!("{object}.{}", field_key(f));
+            if !fields.iter().any(|(k, _)| *k == key) {
+                fields.push((key, schema));
+            }
         }
     }
     for (field, schema) in fields {
@@ -192,7 +219,7 @@ mod tests {
         for bad in ["", "a/b", "../x", "a b", ".hidden", "a?b"] {
             assert!(spec(bad).path().is_err(), "{bad}");
         }
-        assert_eq!(keyword_key("articleType"), "articletype");
-        assert_eq!(keyword_key("base.colour name"), "base_colour_name");
+        assert_eq!(field_key("articleType"), "articletype");
+        assert_eq!(field_key("base.colour name"), "base_colour_name");
     }
 }

@@ -1,6 +1,6 @@
 //! Writing a local index generation into a collection, and keeping it in
 //! step: points are keyed by product id, so a run sends only the products
-//! that are new or changed (their search row's hash differs), deletes the
+//! that are new or changed (their point's digest differs), deletes the
 //! ones no longer in the index, and a run cut short is finished by the
 //! next one.
 
@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::client::QdrantNodes;
-use super::collection::{self, CollectionSpec, PAYLOAD_KEYWORDS};
+use super::collection::{
+    self, CollectionSpec, CLASSES, KIND_CLASS, PAYLOAD_KEYWORDS, PAYLOAD_NUMBERS,
+};
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::progress::Progress;
@@ -59,11 +61,12 @@ pub fn sync_collection(
                 p.id
             )));
         }
-        let row = row_hash(index, r);
-        if held.get(&key) == Some(&row) {
+        // Only the digest is kept: a point is made again when it is sent
+        // (a million points held as JSON would take gigabytes).
+        if held.get(&key) == Some(&point(index, r).1) {
             report.unchanged += 1;
         } else {
-            to_send.push((r, row));
+            to_send.push(r);
         }
     }
     progress.stage("Qdrant upserts", Some(to_send.len() as u64));
@@ -71,7 +74,7 @@ pub fn sync_collection(
         if progress.cancelled() {
             return Err(Error::Interrupted);
         }
-        let points: Vec<Value> = batch.iter().map(|(r, row)| point(index, *r, row)).collect();
+        let points: Vec<Value> = batch.iter().map(|&r| point(index, r).0).collect();
         nodes.request(
             "PUT",
             &format!("{path}/points?wait=true"),
@@ -134,30 +137,31 @@ fn held_points(nodes: &QdrantNodes, path: &str) -> Result<HashMap<u64, String>> 
     }
 }
 
-/// A hash of row `r`'s search row: it changes with the image and with the
-/// head or transform that made the row.
-fn row_hash(index: &Index, r: usize) -> String {
-    let bytes: &[u8] = bytemuck::cast_slice(index.search_row(r));
-    blake3::hash(bytes).to_hex()[..16].to_string()
-}
-
-/// Row `r` as a point, `row` its [`row_hash`] (see the collection's docs
-/// for the payload).
-fn point(index: &Index, r: usize, row: &str) -> Value {
+/// Product `r` as a point (see the collection's docs for the payload),
+/// with its `row` digest: a hash of everything the point holds, so a new
+/// image, a changed label or another head re-sends it.
+fn point(index: &Index, r: usize) -> (Value, String) {
     let p = &index.products()[r];
     let mut keywords = Map::new();
+    let mut numbers = Map::new();
     for (field, value) in p.labels.iter() {
+        let key = collection::field_key(field);
+        if let Ok(x) = value.trim().parse::<f64>() {
+            if x.is_finite() {
+                numbers.entry(key.clone()).or_insert_with(|| json!(x));
+            }
+        }
         keywords
-            .entry(collection::keyword_key(field))
+            .entry(key)
             .or_insert_with(|| Value::String(value.to_lowercase()));
     }
     let mut payload = json!({
         "product_id": p.id,
         "hash": p.hash,
-        "row": row,
         "image": p.image,
         "labels": p.labels,
         PAYLOAD_KEYWORDS: keywords,
+        PAYLOAD_NUMBERS: numbers,
     });
     if let Some(year) = p
         .labels
@@ -166,9 +170,27 @@ fn point(index: &Index, r: usize, row: &str) -> Value {
     {
         payload["year"] = json!(year);
     }
-    json!({
+    if let Some(classes) = index.label_classes() {
+        let per_task: Vec<Value> = classes
+            .tasks
+            .iter()
+            .map(|t| json!([t.task, t.class[r], t.labelled[r]]))
+            .collect();
+        payload[CLASSES] = Value::Array(per_task);
+        if let Some(kind) = classes.kind() {
+            payload[KIND_CLASS] = json!(kind.class[r]);
+        }
+    }
+    let vector = index.search_row(r);
+    let mut digest = blake3::Hasher::new();
+    digest.update(bytemuck::cast_slice(vector));
+    digest.update(payload.to_string().as_bytes());
+    let digest = digest.finalize().to_hex()[..16].to_string();
+    payload["row"] = json!(digest);
+    let point = json!({
         "id": crate::index::ann::product_key(&p.id),
-        "vector": index.search_row(r),
+        "vector": vector,
         "payload": payload,
-    })
+    });
+    (point, digest)
 }

@@ -39,6 +39,29 @@ pub fn blend(
     neighbours: &[(f32, usize)],
     weight: f32,
 ) {
+    let labelled: Vec<(f32, Vec<(usize, u16)>)> = neighbours
+        .iter()
+        .map(|&(s, row)| {
+            let known = classes
+                .tasks
+                .iter()
+                .filter(|t| t.labelled[row])
+                .map(|t| (t.task, t.class[row]))
+                .collect();
+            (s, known)
+        })
+        .collect();
+    blend_labelled(probs, &labelled, weight);
+}
+
+/// [`blend`] for neighbours that bring their catalogue labels with them
+/// (a remote collection's points): `(cosine, [(head task, class)])`, only
+/// the classes that are catalogue labels, not the head's guesses.
+pub fn blend_labelled(
+    probs: &mut [Vec<f32>],
+    neighbours: &[(f32, Vec<(usize, u16)>)],
+    weight: f32,
+) {
     if weight <= 0.0 || neighbours.is_empty() {
         return;
     }
@@ -51,17 +74,16 @@ pub fn blend(
         .iter()
         .map(|n| ((n.0 - best) / TEMPERATURE).exp())
         .collect();
-    for t in &classes.tasks {
-        let Some(p) = probs.get_mut(t.task) else {
-            continue;
-        };
+    for (task, p) in probs.iter_mut().enumerate() {
         let mut votes = vec![0.0f32; p.len()];
         let mut total = 0.0;
-        for (&(_, row), &s) in neighbours.iter().zip(&say) {
-            if t.labelled[row] {
-                if let Some(v) = votes.get_mut(usize::from(t.class[row])) {
-                    *v += s;
-                    total += s;
+        for ((_, known), &s) in neighbours.iter().zip(&say) {
+            for &(t, class) in known {
+                if t == task {
+                    if let Some(v) = votes.get_mut(usize::from(class)) {
+                        *v += s;
+                        total += s;
+                    }
                 }
             }
         }
@@ -140,7 +162,7 @@ mod tests {
             ..SearchRequest::default()
         };
         let rows = |r: &crate::search::SearchResults| -> Vec<usize> {
-            r.hits.iter().map(|h| h.row).collect()
+            r.hits.iter().filter_map(|h| h.row).collect()
         };
         for id in ["p0", "p7", "p13", "p44"] {
             let row = index.row_of(id).expect("row");

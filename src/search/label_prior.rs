@@ -16,14 +16,112 @@
 //! product's own labels (a search by id ranks like a search by its image).
 //! The weight was chosen by the evaluation (docs/quality.md, "Ablations"; the rule: docs/training.md).
 
+use crate::embedding::{Head, Part};
 use crate::index::label_classes::TaskClasses;
 use crate::index::Index;
 
-/// The label term for one query.
+/// The label term's arithmetic for one query, whatever holds the products'
+/// classes: per part (kind, colour), the query's probability of each class.
+/// [`LabelPrior`] reads classes from an index's table; a remote collection
+/// reads them from each point's payload.
+#[derive(Debug, Clone)]
+pub struct ClassPrior {
+    /// `(head task, the query's probability per class)`: the kind first.
+    parts: Vec<(usize, Vec<f32>)>,
+    scale: f32,
+}
+
+impl ClassPrior {
+    /// The term over `head`'s first kind and colour tasks for a query whose
+    /// class probabilities are `probs`; `None` when `weight` is 0 or the head
+    /// has neither task.
+    pub fn new(head: &Head, probs: &[Vec<f32>], weight: f32) -> Option<ClassPrior> {
+        let usable = |task: &usize| head.info.tasks[*task].classes.len() <= usize::from(u16::MAX);
+        let tasks = [Part::Shape, Part::Colour]
+            .into_iter()
+            .filter_map(|part| head.first_task(part))
+            .filter(usable);
+        ClassPrior::of_tasks(tasks, probs, weight)
+    }
+
+    /// The term over `tasks` (kind first).
+    fn of_tasks(
+        tasks: impl Iterator<Item = usize>,
+        probs: &[Vec<f32>],
+        weight: f32,
+    ) -> Option<ClassPrior> {
+        if weight <= 0.0 {
+            return None;
+        }
+        let parts: Vec<_> = tasks
+            .filter_map(|t| Some((t, probs.get(t)?.clone())))
+            .collect();
+        if parts.is_empty() {
+            return None;
+        }
+        let scale = weight / parts.len() as f32;
+        Some(ClassPrior { parts, scale })
+    }
+
+    /// The lift of a product whose class in head task `t` is `class_of(t)`
+    /// (a product without one gets nothing from that part), in `0..=weight`.
+    #[inline]
+    pub fn lift_of(&self, class_of: impl Fn(usize) -> Option<u16>) -> f32 {
+        self.scale
+            * self
+                .parts
+                .iter()
+                .map(|(t, p)| {
+                    class_of(*t)
+                        .and_then(|c| p.get(usize::from(c)))
+                        .copied()
+                        .unwrap_or(0.0)
+                })
+                .sum::<f32>()
+    }
+
+    /// Score `s` with a lift: `(score, label part)`, the sum [`lifted`] makes.
+    #[inline]
+    pub fn apply_lift(lift: f32, s: f32) -> (f32, f32) {
+        let part = lift * (1.0 - s);
+        (s + part, part)
+    }
+
+    /// The largest lift any product can have: every part's likeliest class.
+    pub fn max_lift(&self) -> f32 {
+        self.scale
+            * self
+                .parts
+                .iter()
+                .map(|(_, p)| p.iter().copied().fold(0.0, f32::max))
+                .sum::<f32>()
+    }
+
+    /// The head task of the first part (the kind), its likeliest class, and
+    /// the largest lift a product of another class can have.
+    pub fn likeliest_kind(&self) -> Option<(usize, usize, f32)> {
+        let (task, p) = self.parts.first()?;
+        let (best, _) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+        let runner_up = p
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| *c != best)
+            .map(|(_, &x)| x)
+            .fold(0.0, f32::max);
+        let rest: f32 = self.parts[1..]
+            .iter()
+            .map(|(_, p)| p.iter().copied().fold(0.0, f32::max))
+            .sum();
+        Some((*task, best, self.scale * (runner_up + rest)))
+    }
+}
+
+/// The label term for one query over an index's class table.
 #[derive(Debug, Clone)]
 pub struct LabelPrior<'a> {
-    parts: Vec<(&'a TaskClasses, Vec<f32>)>,
-    scale: f32,
+    terms: ClassPrior,
+    /// The class table of each of `terms`' parts, in order.
+    tables: Vec<&'a TaskClasses>,
 }
 
 /// The rows the label term lifts furthest: those of the query's likeliest
@@ -65,70 +163,48 @@ impl<'a> LabelPrior<'a> {
     /// when `weight` is 0 or the index has no head.
     pub fn new(index: &'a Index, probs: &[Vec<f32>], weight: f32) -> Option<LabelPrior<'a>> {
         let classes = index.label_classes()?;
-        if weight <= 0.0 {
-            return None;
-        }
-        let parts: Vec<_> = classes
+        let tables: Vec<&TaskClasses> = classes
             .kind()
             .into_iter()
             .chain(classes.colour())
-            .filter_map(|t| Some((t, probs.get(t.task)?.clone())))
+            .filter(|t| probs.get(t.task).is_some())
             .collect();
-        if parts.is_empty() {
-            return None;
-        }
-        let scale = weight / parts.len() as f32;
-        Some(LabelPrior { parts, scale })
+        let terms = ClassPrior::of_tasks(tables.iter().map(|t| t.task), probs, weight)?;
+        Some(LabelPrior { terms, tables })
     }
 
     /// Score `s` of row `r` with its lift: `(score, label part)`.
     #[inline]
     pub fn apply(&self, r: usize, s: f32) -> (f32, f32) {
-        // The same sum as [`lifted`], with its label part kept.
-        let part = self.lift(r) * (1.0 - s);
-        (s + part, part)
+        ClassPrior::apply_lift(self.lift(r), s)
     }
 
     /// The largest lift any row can have: every part's likeliest class.
     pub fn max_lift(&self) -> f32 {
-        self.scale
-            * self
-                .parts
-                .iter()
-                .map(|(_, p)| p.iter().copied().fold(0.0, f32::max))
-                .sum::<f32>()
+        self.terms.max_lift()
     }
 
     /// The likeliest class of the first part (the kind, where the head has
     /// one): the rows that the label term can lift furthest.
     pub fn likeliest_class(&self) -> Option<LikeliestClass<'a>> {
-        let (classes, p) = self.parts.first()?;
-        let (best, _) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
-        let runner_up = p
-            .iter()
-            .enumerate()
-            .filter(|(c, _)| *c != best)
-            .map(|(_, &x)| x)
-            .fold(0.0, f32::max);
-        let rest: f32 = self.parts[1..]
-            .iter()
-            .map(|(_, p)| p.iter().copied().fold(0.0, f32::max))
-            .sum();
+        let (_, class, rest_lift) = self.terms.likeliest_kind()?;
         Some(LikeliestClass {
-            classes,
-            class: best,
-            rest_lift: self.scale * (runner_up + rest),
+            classes: self.tables.first()?,
+            class,
+            rest_lift,
         })
     }
 
     /// The lift of row `r`, in `0..=weight`.
     #[inline]
     pub fn lift(&self, r: usize) -> f32 {
-        self.scale
+        self.terms.scale
             * self
+                .terms
                 .parts
                 .iter()
-                .map(|(t, p)| p[usize::from(t.class[r])])
+                .zip(&self.tables)
+                .map(|((_, p), t)| p[usize::from(t.class[r])])
                 .sum::<f32>()
     }
 }
@@ -198,7 +274,7 @@ mod tests {
             .expect("search")
             .hits;
         let want: Vec<usize> = all.iter().take(30).map(|x| x.1).collect();
-        assert_eq!(hits.iter().map(|h| h.row).collect::<Vec<_>>(), want);
+        assert_eq!(hits.iter().filter_map(|h| h.row).collect::<Vec<_>>(), want);
 
         // Euclidean is a plain distance: no label term.
         let euclid = SearchRequest {

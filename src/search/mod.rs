@@ -13,7 +13,7 @@
 mod ann;
 mod backend;
 mod browse;
-mod catalogue_vote;
+pub(crate) mod catalogue_vote;
 mod exact;
 pub(crate) mod filter;
 pub(crate) mod label_prior;
@@ -21,6 +21,7 @@ mod metric;
 mod query_image;
 mod response;
 mod row_set;
+mod target;
 mod topk;
 
 use std::time::{Duration, Instant};
@@ -40,6 +41,7 @@ pub use query_image::{
 };
 pub use response::SearchResponse;
 pub use row_set::RowSet;
+pub use target::SearchTarget;
 use topk::Candidate;
 
 use crate::catalog::Labels;
@@ -153,9 +155,9 @@ pub struct SearchHit {
     pub label: f32,
     /// Product labels.
     pub labels: Labels,
-    /// Row in the index.
+    /// Row in the index (`None` for a hit from a remote collection).
     #[serde(skip)]
-    pub row: usize,
+    pub row: Option<usize>,
 }
 
 /// Hits and timing.
@@ -255,7 +257,7 @@ pub fn search(index: &Index, query: &Query<'_>, req: &SearchRequest) -> Result<S
                 colour: s.colour,
                 label,
                 labels: p.labels.clone(),
-                row,
+                row: Some(row),
             }
         })
         .collect();
@@ -349,8 +351,12 @@ pub type Recognition = Vec<(String, Vec<crate::embedding::Guess>)>;
 /// The `top` likeliest articleType, baseColour, ... of the query of
 /// `results` (the head's probabilities with the catalogue's vote, as the
 /// search worked them out); `None` when the index has no head.
-pub fn recognise(index: &Index, results: &SearchResults, top: usize) -> Option<Recognition> {
-    let (head, probs) = (index.head()?, results.probabilities.as_ref()?);
+pub fn recognise(
+    target: &dyn SearchTarget,
+    results: &SearchResults,
+    top: usize,
+) -> Option<Recognition> {
+    let (head, probs) = (target.model().head()?, results.probabilities.as_ref()?);
     Some(head.guesses(probs, top))
 }
 
@@ -519,7 +525,7 @@ pub(crate) mod tests {
             let hits = search(&index, &Query::Product(&id), &req)
                 .expect("search")
                 .hits;
-            let got: Vec<u32> = hits.iter().map(|h| h.row as u32).collect();
+            let got: Vec<u32> = hits.iter().map(|h| h.row.expect("row") as u32).collect();
             let want = brute_force(&index, index.search_row(row), &req, Some(row));
             assert_eq!(got, want, "{metric} w={w} k={k} {filters:?}");
             assert_eq!(got.len(), k);
@@ -552,7 +558,9 @@ pub(crate) mod tests {
             .hits;
         let row = index.row_of("p5").expect("row");
         assert_eq!(
-            hits.iter().map(|h| h.row as u32).collect::<Vec<_>>(),
+            hits.iter()
+                .map(|h| h.row.expect("row") as u32)
+                .collect::<Vec<_>>(),
             brute_force(&index, index.search_row(row), &req, Some(row))
         );
         // A query embedding equal to a stored row finds that row first.

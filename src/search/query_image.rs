@@ -15,11 +15,10 @@
 
 use serde::Serialize;
 
-use super::nearest_similarity;
+use super::SearchTarget;
 use crate::embedding::{Embedder, Embedding};
 use crate::error::{Error, Result};
 use crate::imaging::{decode, locate_product, DecodeLimits, ProductMask, Region, RgbImage, Scene};
-use crate::index::Index;
 
 /// Looks similarity (cosine at the vote's colour weight) from which a
 /// photo's whole frame counts as a catalogue image (see the module docs;
@@ -81,25 +80,25 @@ impl From<&QueryImage> for QueryRegion {
 /// Decodes an upload and embeds it for searching `index` (see the module
 /// docs); `crop`, in the image's pixels, replaces the located region.
 pub fn embed_upload(
-    index: &Index,
+    target: &dyn SearchTarget,
     embedder: &Embedder,
     bytes: &[u8],
     limits: &DecodeLimits,
     crop: Option<Region>,
 ) -> Result<QueryImage> {
     let img = decode(bytes, limits)?;
-    embed_query_image(index, embedder, &img, crop)
+    embed_query_image(target, embedder, &img, crop)
 }
 
 /// Embeds a decoded query image for searching `index` (see [`embed_upload`]).
 pub fn embed_query_image(
-    index: &Index,
+    target: &dyn SearchTarget,
     embedder: &Embedder,
     img: &RgbImage,
     crop: Option<Region>,
 ) -> Result<QueryImage> {
     let (w, h) = img.dimensions();
-    let size = index.manifest().catalog_image_size;
+    let size = target.model().manifest().catalog_image_size;
     let done = |embedding, scene, region| QueryImage {
         embedding,
         scene,
@@ -122,7 +121,7 @@ pub fn embed_query_image(
         let e = embedder.embed_packshot(img, size)?;
         return Ok(done(e, Scene::Packshot, Region::whole(w, h)));
     }
-    embed_photo_query(index, embedder, img, &found.region, &found.mask)
+    embed_photo_query(target, embedder, img, &found.region, &found.mask)
 }
 
 /// The query of the photo `img` whose product lies in `region`, with the
@@ -130,26 +129,28 @@ pub fn embed_query_image(
 /// near-duplicate of a catalogue product, else the region with a share of
 /// the frame. Training embeds its photo variants (other boxes) this way too.
 pub fn embed_photo_query(
-    index: &Index,
+    target: &dyn SearchTarget,
     embedder: &Embedder,
     img: &RgbImage,
     region: &Region,
     mask: &ProductMask,
 ) -> Result<QueryImage> {
     let (w, h) = img.dimensions();
-    let size = index.manifest().catalog_image_size;
+    let size = target.model().manifest().catalog_image_size;
     let (whole, located) = rayon::join(
         || embedder.embed_packshot(img, size),
         || embedder.embed_photo(img, region, mask),
     );
     let whole = whole?;
-    let (embedding, scene, region) =
-        if nearest_similarity(index, &whole)?.is_some_and(|s| s >= NEAR_DUPLICATE) {
-            (whole, Scene::Packshot, Region::whole(w, h))
-        } else {
-            let e = embedder.blend_views(&located?, &whole, WHOLE_FRAME_SHARE);
-            (e, Scene::Photo, *region)
-        };
+    let (embedding, scene, region) = if target
+        .nearest_similarity(&whole)?
+        .is_some_and(|s| s >= NEAR_DUPLICATE)
+    {
+        (whole, Scene::Packshot, Region::whole(w, h))
+    } else {
+        let e = embedder.blend_views(&located?, &whole, WHOLE_FRAME_SHARE);
+        (e, Scene::Photo, *region)
+    };
     Ok(QueryImage {
         embedding,
         scene,

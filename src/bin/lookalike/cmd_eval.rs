@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use lookalike::eval::{evaluate, EvalOptions, QuerySet, Split};
+use lookalike::eval::{evaluate_on, EvalOptions, QuerySet, Split};
 use lookalike::eval::{instance_recall, photos_in};
 use lookalike::search::SearchRequest;
 
@@ -12,7 +12,7 @@ use crate::output::accuracies;
 
 mod photos;
 use crate::ranking::RankingArgs;
-use lookalike::Index;
+use crate::remote::RemoteArgs;
 
 /// Arguments of `eval`.
 #[derive(Debug, clap::Args)]
@@ -42,6 +42,8 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 /// The shared full-size photos.
@@ -64,23 +66,24 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let req = args
         .ranking
         .request(SearchRequest::default().k, Vec::new())?;
-    let index = Index::open(index_dir)?;
+    let target = args.remote.open(index_dir)?;
     if let Some(dir) = &args.photos {
-        return photos::run(&index, dir, &req, split, args.json);
+        return photos::run(&target, dir, &req, split, args.json);
     }
+    let index = target.get();
     let opts = EvalOptions {
         queries,
         split,
         ranking: req.clone(),
         seed: args.seed,
     };
-    let r = evaluate(&index, &opts)?;
+    let r = evaluate_on(index, &target.products()?, &opts)?;
     let photo_dir = args
         .instance_photos
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(SHARED_PHOTOS));
     let photos = if photo_dir.is_dir() {
-        photos_in(&photo_dir, &index)?
+        photos_in(&photo_dir, index)?
     } else {
         if args.instance_photos.is_some() {
             bail!("--instance-photos {}: not a folder", photo_dir.display());
@@ -90,18 +93,18 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let instance = if photos.is_empty() {
         None
     } else {
-        let embedder = index.embedder()?;
-        Some(instance_recall(&index, &embedder, &photos, &req)?)
+        let embedder = index.model().embedder()?;
+        Some(instance_recall(index, &embedder, &photos, &req)?)
     };
     if args.json {
         let mut v = serde_json::to_value(&r)?;
-        v["model"] = serde_json::to_value(&index.manifest().embedder)?;
-        v["head"] = serde_json::to_value(&index.manifest().head_hash)?;
+        v["model"] = serde_json::to_value(&index.model().manifest().embedder)?;
+        v["head"] = serde_json::to_value(&index.model().manifest().head_hash)?;
         v["instance"] = serde_json::to_value(&instance)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let fp = &index.manifest().embedder;
+    let fp = &index.model().manifest().embedder;
     println!(
         "{} queries ({} split) over {} products, {} input {}x{} {}, {} colour weight {}, label weight {}, vote weight {}, {:.1}s",
         r.queries,
@@ -153,7 +156,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             }
         );
     }
-    match &index.manifest().head_file {
+    match &index.model().manifest().head_file {
         Some(_) => {
             println!(
                 "head: trained; recognition top-1 accuracy over the split's {} products: {}",

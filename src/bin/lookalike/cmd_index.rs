@@ -82,6 +82,11 @@ pub struct Args {
     #[cfg(feature = "qdrant")]
     #[arg(long, default_value_t = 2, requires = "qdrant")]
     replicas: u32,
+    /// With --qdrant: where to write the kit (the model record and head,
+    /// a few MB) that `search`, `eval` and `serve --qdrant` read.
+    #[cfg(feature = "qdrant")]
+    #[arg(long, default_value = crate::remote::KIT, env = "LOOKALIKE_KIT", requires = "qdrant")]
+    kit: PathBuf,
 }
 
 /// What `--head` asks for, given the catalogue and the embedder.
@@ -290,6 +295,16 @@ fn sync_qdrant(
         report.upserted as f64 / elapsed.as_secs_f64().max(1e-9),
         report.deleted,
         report.unchanged
+    );
+    opened
+        .model()
+        .write_kit(&args.kit)
+        .with_context(|| format!("writing the kit to {}", args.kit.display()))?;
+    println!(
+        "kit (model and head) in {}: search with `--qdrant {urls} --collection {} --kit {}`",
+        args.kit.display(),
+        spec.name,
+        args.kit.display()
     );
     Ok(None)
 }

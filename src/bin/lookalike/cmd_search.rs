@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use lookalike::imaging::{DecodeLimits, Region};
-use lookalike::search::{embed_upload, recognise, search, Filter, Query, SearchResponse};
-use lookalike::Index;
+use lookalike::search::{embed_upload, recognise, Filter, Query, SearchResponse};
 
 use crate::output::clip;
 use crate::ranking::RankingArgs;
+use crate::remote::RemoteArgs;
 
 /// Arguments of `search`.
 #[derive(Debug, clap::Args)]
@@ -39,11 +39,14 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let start = Instant::now();
-    let index = Index::open(index_dir)?;
+    let target = args.remote.open(index_dir)?;
+    let index = target.get();
     let filters = args
         .filters
         .iter()
@@ -56,21 +59,21 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let embedding = embed_upload(
-                &index,
-                &index.embedder()?,
+                index,
+                &index.model().embedder()?,
                 &bytes,
                 &DecodeLimits::default(),
                 args.crop,
             )
             .with_context(|| format!("{}", path.display()))?;
-            let r = search(&index, &Query::Embedding(&embedding.embedding), &req)?;
+            let r = index.search(&Query::Embedding(&embedding.embedding), &req)?;
             query = Some(embedding);
             r
         }
-        (None, Some(id)) => search(&index, &Query::Product(id), &req)?,
+        (None, Some(id)) => index.search(&Query::Product(id), &req)?,
         (None, None) => unreachable!("clap requires --image or --id"),
     };
-    let recognised = recognise(&index, &results, 3);
+    let recognised = recognise(index, &results, 3);
     let took_ms = start.elapsed().as_secs_f64() * 1e3;
     if args.json {
         let out = SearchResponse::new(

@@ -12,6 +12,7 @@ mod cmd_serve;
 mod cmd_train;
 mod output;
 mod ranking;
+mod remote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::remote::Target;
 use anyhow::{bail, Result};
 use lookalike::eval::Split;
 use lookalike::eval::{evaluate_photos, shopper_photos};
 use lookalike::search::SearchRequest;
-use lookalike::Index;
 
 pub fn run(
-    index: &Index,
+    target: &Target,
     dir: &Path,
     req: &SearchRequest,
     split: Split,
@@ -23,9 +23,9 @@ pub fn run(
     if split == Split::Test {
         photos.retain(|p| lookalike::split::is_test_id(&p.id()));
     }
-    let embedder = index.embedder()?;
+    let embedder = target.get().model().embedder()?;
     let started = std::time::Instant::now();
-    let r = evaluate_photos(index, &embedder, &photos, req)?;
+    let r = evaluate_photos(target.get(), &embedder, &photos, req)?;
     for (path, why) in &r.skipped {
         eprintln!("skipped {path}: {why}");
     }
@@ -40,7 +40,7 @@ pub fn run(
             Split::All => "all",
             Split::Test => "test",
         },
-        index.len(),
+        target.len()?,
         started.elapsed().as_secs_f64()
     );
     let fmt = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.2}"));

@@ -567,12 +567,13 @@ async fn a_new_index_generation_is_picked_up_without_failing_requests() {
     let (status, _) = get(&app, &format!("/api/products/{}/similar", ids[59])).await;
     assert_eq!(status, StatusCode::OK);
     // The old snapshot still answers although its files were replaced.
-    let old = lookalike::search::search(
-        &held.index,
-        &lookalike::search::Query::Product(&ids[0]),
-        &Default::default(),
-    )
-    .expect("old snapshot still searchable");
+    let old = held
+        .target()
+        .search(
+            &lookalike::search::Query::Product(&ids[0]),
+            &Default::default(),
+        )
+        .expect("old snapshot still searchable");
     assert_eq!(old.hits.len(), 10);
     // A broken manifest keeps the current index.
     std::fs::write(index.join("manifest.json"), b"{ broken").expect("write");

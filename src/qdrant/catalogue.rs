@@ -22,14 +22,16 @@
 //! "More like this" by id reads the product's point (its vector): nothing
 //! local but the kit is needed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::{json, Value};
 
 use super::client::QdrantNodes;
-use super::collection::{record_of, CollectionSpec, CLASSES, KIND_CLASS};
+use super::collection::{
+    field_key, record_of, CollectionSpec, CLASSES, KIND_CLASS, PAYLOAD_FACETS, PAYLOAD_KEYWORDS,
+};
 use super::filters::translate;
 use crate::catalog::Labels;
 use crate::embedding::Embedding;
@@ -38,7 +40,7 @@ use crate::index::{ProductRecord, SearchModel};
 use crate::search::catalogue_vote::{self, blend_labelled};
 use crate::search::label_prior::{lifted, ClassPrior};
 use crate::search::{
-    Backend, Metric, Query, SearchHit, SearchRequest, SearchResults, SearchTarget,
+    Backend, Metric, Query, SearchHit, SearchRequest, SearchResults, SearchTarget, NAME_FIELD,
 };
 
 /// Candidates per stream in the first page with the label term, per hit
@@ -228,6 +230,103 @@ impl QdrantCatalogue {
                 return Ok(out);
             }
         }
+    }
+
+    /// The products that pass `filters` and whose name (or, without one,
+    /// id) contains `name` case-insensitively: how many in all, and
+    /// `limit` of them from `offset`, in point id order (the local index
+    /// browses in catalogue order).
+    pub fn browse(
+        &self,
+        filters: &[crate::search::Filter],
+        name: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<ProductRecord>)> {
+        let mut filter = translate(filters, &self.model.manifest().fields, None)?;
+        let needle = name.to_lowercase();
+        if !needle.is_empty() {
+            let key = format!("{PAYLOAD_KEYWORDS}.{}", field_key(NAME_FIELD));
+            filter["should"] = json!([
+                { "key": key, "match": { "text": needle } },
+                { "must": [
+                    { "is_empty": { "key": key } },
+                    { "key": "product_id", "match": { "text": name } },
+                ] },
+            ]);
+        }
+        let counted = self.ask(
+            "POST",
+            &format!("{}/points/count", self.path),
+            &json!({ "exact": true, "filter": filter }),
+        )?;
+        let total = counted["count"]
+            .as_u64()
+            .ok_or_else(|| self.bad_answer("points/count", "no `count`"))?
+            as usize;
+        if limit == 0 || offset >= total {
+            return Ok((total, Vec::new()));
+        }
+        let page = self.ask(
+            "POST",
+            &format!("{}/points/query", self.path),
+            &json!({
+                "filter": filter,
+                "offset": offset,
+                "limit": limit,
+                "with_payload": ["product_id", "hash", "image", "labels"],
+            }),
+        )?;
+        let products = page["points"]
+            .as_array()
+            .ok_or_else(|| self.bad_answer("points/query", "no `points`"))?
+            .iter()
+            .map(|p| self.record(p))
+            .collect::<Result<_>>()?;
+        Ok((total, products))
+    }
+
+    /// Per label field (the name left out), its values as the catalogue
+    /// spells them with their counts; a field with more than `max_values`
+    /// values is left out (names, free text).
+    pub fn facets(&self, max_values: usize) -> Result<BTreeMap<String, BTreeMap<String, usize>>> {
+        let mut out = BTreeMap::new();
+        for field in &self.model.manifest().fields {
+            if field == NAME_FIELD {
+                continue;
+            }
+            let r = self.ask(
+                "POST",
+                &format!("{}/facet", self.path),
+                &json!({
+                    "key": format!("{PAYLOAD_FACETS}.{}", field_key(field)),
+                    "limit": max_values + 1,
+                    "exact": true,
+                }),
+            )?;
+            let hits = r["hits"]
+                .as_array()
+                .ok_or_else(|| self.bad_answer("facet", "no `hits`"))?;
+            if hits.is_empty() || hits.len() > max_values {
+                continue;
+            }
+            let values = hits
+                .iter()
+                .filter_map(|h| {
+                    Some((
+                        h["value"].as_str()?.to_string(),
+                        h["count"].as_u64()? as usize,
+                    ))
+                })
+                .collect();
+            out.insert(field.clone(), values);
+        }
+        Ok(out)
+    }
+
+    /// Checks `filters` against the catalogue's fields (no request).
+    pub fn check_filters(&self, filters: &[crate::search::Filter]) -> Result<()> {
+        translate(filters, &self.model.manifest().fields, None).map(|_| ())
     }
 
     /// Product `id`'s record and (with `vector`) its search row.

@@ -13,7 +13,8 @@
 //! `labels` (as the catalogue spells them, shown with hits), `kw` (each
 //! label in lower case, under its lower-case field name: what filters
 //! match, so that they are as case-insensitive as the CLI's) and `year` as
-//! an integer, `num` (each label that reads as a number, for numeric
+//! an integer, `facet` (each label as spelt, under the same keys: what the
+//! web page's filter menus count), `num` (each label that reads as a number, for numeric
 //! filters), and with a head `classes` (the product's class in each head
 //! task, and whether it is the catalogue's label or the head's guess: what
 //! the label term and the catalogue's vote read) and `kind_class`. Keyword,
@@ -31,6 +32,10 @@ pub const PAYLOAD_KEYWORDS: &str = "kw";
 /// The payload object of the labels that read as numbers (for `>=` and
 /// the other numeric comparisons).
 pub const PAYLOAD_NUMBERS: &str = "num";
+
+/// The payload object of the labels as the catalogue spells them, under
+/// safe keys, keyword-indexed: what facet counts are made from.
+pub const PAYLOAD_FACETS: &str = "facet";
 
 /// The layout of the points this build writes and reads (their payload
 /// keys and indexes). A collection written by another layout is refused
@@ -164,7 +169,11 @@ pub(crate) fn ensure(
         (KIND_CLASS.into(), "integer"),
     ];
     for f in &manifest.fields {
-        for (object, schema) in [(PAYLOAD_KEYWORDS, "keyword"), (PAYLOAD_NUMBERS, "float")] {
+        for (object, schema) in [
+            (PAYLOAD_KEYWORDS, "keyword"),
+            (PAYLOAD_NUMBERS, "float"),
+            (PAYLOAD_FACETS, "keyword"),
+        ] {
             let key = format!("{object}.{}", field_key(f));
             if !fields.iter().any(|(k, _)| *k == key) {
                 fields.push((key, schema));

@@ -5,12 +5,14 @@
 //! next one.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use serde_json::{json, Map, Value};
 
 use super::client::QdrantNodes;
 use super::collection::{
-    self, CollectionSpec, CLASSES, KIND_CLASS, PAYLOAD_KEYWORDS, PAYLOAD_NUMBERS,
+    self, CollectionSpec, CLASSES, KIND_CLASS, PAYLOAD_FACETS, PAYLOAD_KEYWORDS, PAYLOAD_NUMBERS,
 };
 use crate::error::{Error, Result};
 use crate::index::Index;
@@ -18,11 +20,14 @@ use crate::progress::Progress;
 
 /// Points per upsert request.
 const BATCH: usize = 256;
+/// Upsert requests in flight at once: one waits while Qdrant writes, so
+/// several keep the cluster's cores busy (docs/scale.md, "Scale-out").
+const UPSERTS_IN_FLIGHT: usize = 4;
 /// Points per page when reading what the collection holds.
 const SCROLL_PAGE: usize = 2000;
 
 /// What a sync did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct SyncReport {
     /// Whether the collection was made by this run.
     pub created: bool,
@@ -32,6 +37,73 @@ pub struct SyncReport {
     pub deleted: usize,
     /// Points already up to date.
     pub unchanged: usize,
+    /// Seconds spent writing the points.
+    pub upsert_seconds: f64,
+}
+
+impl SyncReport {
+    /// Points written per second.
+    pub fn upsert_rate(&self) -> f64 {
+        self.upserted as f64 / self.upsert_seconds.max(1e-9)
+    }
+}
+
+/// Sends the products `rows` of `index` as points, [`UPSERTS_IN_FLIGHT`]
+/// batches at a time: each waits for its write (`wait=true`), so what
+/// returns is stored. A failed batch stops the others at their next batch;
+/// what was written stays, and the next run sends the rest.
+fn upsert_all(
+    nodes: &QdrantNodes,
+    path: &str,
+    index: &Index,
+    rows: &[usize],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let batches: Vec<&[usize]> = rows.chunks(BATCH).collect();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..UPSERTS_IN_FLIGHT.min(batches.len()) {
+            scope.spawn(|| loop {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                if progress.cancelled() {
+                    stop.store(true, Ordering::Relaxed);
+                    failure
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(Error::Interrupted);
+                    return;
+                }
+                let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return;
+                };
+                let points: Vec<Value> = batch.iter().map(|&r| point(index, r).0).collect();
+                let sent = nodes.request(
+                    "PUT",
+                    &format!("{path}/points?wait=true"),
+                    Some(&json!({ "points": points })),
+                );
+                match sent {
+                    Ok(_) => progress.advance(batch.len() as u64),
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        failure
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Makes the collection of `spec` hold exactly the products of `index`
@@ -70,19 +142,10 @@ pub fn sync_collection(
         }
     }
     progress.stage("Qdrant upserts", Some(to_send.len() as u64));
-    for batch in to_send.chunks(BATCH) {
-        if progress.cancelled() {
-            return Err(Error::Interrupted);
-        }
-        let points: Vec<Value> = batch.iter().map(|&r| point(index, r).0).collect();
-        nodes.request(
-            "PUT",
-            &format!("{path}/points?wait=true"),
-            Some(&json!({ "points": points })),
-        )?;
-        report.upserted += batch.len();
-        progress.advance(batch.len() as u64);
-    }
+    let started = std::time::Instant::now();
+    upsert_all(nodes, &path, index, &to_send, progress)?;
+    report.upserted = to_send.len();
+    report.upsert_seconds = started.elapsed().as_secs_f64();
     let gone: Vec<u64> = held
         .keys()
         .filter(|k| !wanted.contains_key(k))
@@ -144,8 +207,12 @@ fn point(index: &Index, r: usize) -> (Value, String) {
     let p = &index.products()[r];
     let mut keywords = Map::new();
     let mut numbers = Map::new();
+    let mut facets = Map::new();
     for (field, value) in p.labels.iter() {
         let key = collection::field_key(field);
+        facets
+            .entry(key.clone())
+            .or_insert_with(|| Value::String(value.to_string()));
         if let Ok(x) = value.trim().parse::<f64>() {
             if x.is_finite() {
                 numbers.entry(key.clone()).or_insert_with(|| json!(x));
@@ -162,6 +229,7 @@ fn point(index: &Index, r: usize) -> (Value, String) {
         "labels": p.labels,
         PAYLOAD_KEYWORDS: keywords,
         PAYLOAD_NUMBERS: numbers,
+        PAYLOAD_FACETS: facets,
     });
     if let Some(year) = p
         .labels

@@ -9,10 +9,10 @@ use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::index::ProductRecord;
-use crate::search::{self, browse, Query, SearchRequest, SearchResults, NAME_FIELD};
+use crate::search::{self, Query, SearchRequest, SearchResults};
 
 use super::error::ApiError;
 use super::params;
@@ -53,17 +53,41 @@ fn search_json(
 /// Recognitions report this many classes per field.
 const GUESSES: usize = 3;
 
+/// Runs blocking library work (a Qdrant request, a search) off the async
+/// threads.
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(what, e))?
+}
+
 /// `GET /api/health`
-pub async fn health(State(st): State<Arc<AppState>>) -> Json<Value> {
+pub async fn health(State(st): State<Arc<AppState>>) -> ApiResult {
     let snap = st.snapshot();
-    let m = snap.index.manifest();
-    Json(json!({
-        "status": "ok",
-        "products": snap.index.len(),
-        "generation": m.generation,
-        "model": m.model.name,
-        "backend": crate::embedding::current_backend(),
-    }))
+    blocking("checking health", move || {
+        let m = snap.model().manifest();
+        let store = match &snap.source {
+            super::state::Source::Local(_) => json!({ "kind": "local" }),
+            #[cfg(feature = "qdrant")]
+            super::state::Source::Remote(r) => json!({
+                "kind": "qdrant",
+                "collection": r.name(),
+                "nodes": r.nodes().urls(),
+            }),
+        };
+        Ok(Json(json!({
+            "status": "ok",
+            "products": snap.product_count()?,
+            "generation": m.generation,
+            "model": m.model.name,
+            "backend": crate::embedding::current_backend(),
+            "store": store,
+        })))
+    })
+    .await
 }
 
 /// `GET /api/openapi.json`
@@ -81,47 +105,46 @@ pub async fn product(
 ) -> ApiResult {
     let id = product_id(id)?;
     let snap = st.snapshot();
-    let row = snap
-        .index
-        .row_of(&id)
-        .ok_or_else(|| ApiError::from(crate::Error::UnknownId(id)))?;
-    Ok(Json(product_json(&snap.index.products()[row])))
+    blocking("reading a product", move || {
+        let p = snap
+            .product(&id)?
+            .ok_or_else(|| ApiError::from(crate::Error::UnknownId(id)))?;
+        Ok(Json(product_json(&p)))
+    })
+    .await
 }
 
 /// `GET /api/products?filter=..&q=..&offset=..&limit=..`
 pub async fn products(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery) -> ApiResult {
     let p = params::list_params(q.as_deref())?;
     let snap = st.snapshot();
-    let page = browse(&snap.index, &p.filters, &p.q, p.offset, p.limit)?;
-    Ok(Json(json!({
-        "total": page.total,
-        "offset": p.offset,
-        "limit": p.limit,
-        "products": page.products.iter().map(|p| product_json(p)).collect::<Vec<_>>(),
-    })))
+    blocking("browsing", move || {
+        let (total, products) = snap.browse(&p.filters, &p.q, p.offset, p.limit)?;
+        Ok(Json(json!({
+            "total": total,
+            "offset": p.offset,
+            "limit": p.limit,
+            "products": products.iter().map(product_json).collect::<Vec<_>>(),
+        })))
+    })
+    .await
 }
 
 /// `GET /api/facets`: label values with counts, for filter menus.
-pub async fn facets(State(st): State<Arc<AppState>>) -> Json<Value> {
+pub async fn facets(State(st): State<Arc<AppState>>) -> ApiResult {
     let snap = st.snapshot();
-    let payload = snap.index.payload();
-    let mut out = Map::new();
-    for field in &snap.index.manifest().fields {
-        if field == NAME_FIELD {
-            continue;
-        }
-        let values = payload.facet(field);
-        if !values.is_empty() && values.len() <= MAX_FACET_VALUES {
-            out.insert(field.clone(), json!(values));
-        }
-    }
-    Json(json!({ "products": snap.index.len(), "facets": out }))
+    blocking("counting labels", move || {
+        let facets = snap.facets(MAX_FACET_VALUES)?;
+        Ok(Json(
+            json!({ "products": snap.product_count()?, "facets": facets }),
+        ))
+    })
+    .await
 }
 
 /// Checks the filters against the index before any expensive work.
 fn check_filters(st: &AppState, req: &SearchRequest) -> Result<(), ApiError> {
-    let snap = st.snapshot();
-    search::filter::compile(&req.filters, snap.index.payload(), snap.index.len())?;
+    st.snapshot().check_filters(&req.filters)?;
     Ok(())
 }
 
@@ -141,8 +164,8 @@ pub async fn similar(
         .map_err(|e| ApiError::internal("waiting for a search slot", e))?;
     let snap = st.snapshot();
     let (results, recognised) = tokio::task::spawn_blocking(move || {
-        let results = search::search(&snap.index, &Query::Product(&id), &req)?;
-        let recognised = search::recognise(&snap.index, &results, GUESSES);
+        let results = snap.target().search(&Query::Product(&id), &req)?;
+        let recognised = search::recognise(snap.target(), &results, GUESSES);
         Ok::<_, crate::Error>((results, recognised))
     })
     .await
@@ -178,9 +201,10 @@ pub async fn search_by_image(
             let embedder = snap
                 .embedder()
                 .map_err(|e| ApiError::internal("loading the model", e))?;
-            let query = search::embed_upload(&snap.index, &embedder, &bytes, &limits, crop)?;
-            let results = search::search(&snap.index, &Query::Embedding(&query.embedding), &req)?;
-            let recognised = search::recognise(&snap.index, &results, GUESSES);
+            let target = snap.target();
+            let query = search::embed_upload(target, &embedder, &bytes, &limits, crop)?;
+            let results = target.search(&Query::Embedding(&query.embedding), &req)?;
+            let recognised = search::recognise(target, &results, GUESSES);
             Ok((results, recognised, query))
         })
         .await

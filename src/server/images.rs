@@ -1,7 +1,7 @@
 //! `GET /images/{id}`: a product's catalogue image.
 //!
-//! The id is looked up in the index and the file path comes from the index's
-//! record, so nothing from the request ever reaches the file system:
+//! The id is looked up in the index (or the Qdrant collection) and the
+//! file path comes from the product's record, so nothing from the request ever reaches the file system:
 //! `/images/..%2F..%2Fetc%2Fpasswd` is just an unknown id.
 
 use std::sync::Arc;
@@ -41,12 +41,14 @@ pub async fn image(
 ) -> Result<Response, ApiError> {
     let id = product_id(id)?;
     let snap = st.snapshot();
-    let row = snap
-        .index
-        .row_of(&id)
+    let catalog = st.catalog_dir(&snap);
+    let lookup = id.clone();
+    let record = tokio::task::spawn_blocking(move || snap.product(&lookup))
+        .await
+        .map_err(|e| ApiError::internal("reading a product", e))??
         .ok_or_else(|| ApiError::not_found(format!("unknown product id `{id}`")))?;
     // The content hash of the indexed image is a strong validator.
-    let etag = format!("\"{}\"", snap.index.products()[row].hash);
+    let etag = format!("\"{}\"", record.hash);
     let etag_value = HeaderValue::from_str(&etag)
         .map_err(|e| ApiError::internal("building the ETag header", e))?;
     let matches = headers
@@ -68,7 +70,9 @@ pub async fn image(
         )
             .into_response());
     }
-    let path = snap.index.image_path_in(row, &st.catalog_dir(&snap));
+    // Records hold paths relative to the catalogue (older local indexes
+    // may hold absolute ones, which `join` keeps).
+    let path = catalog.join(&record.image);
     let bytes = match tokio::fs::read(&path).await {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

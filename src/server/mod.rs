@@ -1,6 +1,7 @@
 //! `lookalike serve`: the web page and the JSON API over the engine.
 //!
-//! * `state`: the index snapshot every request reads, and its reload;
+//! * `state`: the snapshot every request reads (a local index, or a Qdrant
+//!   collection and its kit), and its reload;
 //! * `api`: the JSON endpoints (described by `openapi.json`);
 //! * `params`: query-string parsing, with a 400 for every bad value;
 //! * `images`: catalogue images by product id;
@@ -28,7 +29,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use state::{AppState, ServeOptions, Snapshot};
+pub use state::{AppState, QdrantSource, ServeOptions, Snapshot, Source};
 
 /// Multipart framing on top of the image itself.
 const MULTIPART_OVERHEAD: usize = 64 << 10;
@@ -80,11 +81,21 @@ pub async fn serve(options: ServeOptions, addr: SocketAddr) -> crate::Result<()>
         .map_err(|e| crate::Error::Listen { addr, source: e })?;
     {
         let snap = state.snapshot();
+        let from = match &state.options.qdrant {
+            Some(q) => format!(
+                "Qdrant collection `{}`, kit {}",
+                q.collection,
+                q.kit.display()
+            ),
+            None => format!("index {}", dir.display()),
+        };
+        let count = snap.clone();
+        let products = tokio::task::spawn_blocking(move || count.product_count())
+            .await
+            .map_err(|e| crate::Error::InvalidArgument(format!("counting products: {e}")))??;
         tracing::info!(
-            "serving {} products (index {}, generation {}) on http://{local} ({:.0} ms to start)",
-            snap.index.len(),
-            dir.display(),
-            snap.index.manifest().generation,
+            "serving {products} products ({from}, generation {}) on http://{local} ({:.0} ms to start)",
+            snap.model().manifest().generation,
             started.elapsed().as_secs_f64() * 1e3
         );
     }
@@ -134,10 +145,7 @@ async fn watch_index(state: Arc<AppState>) {
         match tokio::task::spawn_blocking(move || st.reload(force)).await {
             Ok(Ok(Some(generation))) => {
                 last_error.clear();
-                tracing::info!(
-                    "index reloaded: generation {generation}, {} products",
-                    state.snapshot().index.len()
-                );
+                tracing::info!("index reloaded: generation {generation}");
                 warm_up(&state);
             }
             Ok(Ok(None)) => last_error.clear(),

@@ -1,5 +1,6 @@
-//! What every request reads: the current index snapshot, swapped atomically
-//! when `lookalike index` commits a new generation.
+//! What every request reads: the current index snapshot (or the kit of a
+//! Qdrant collection), swapped atomically when `lookalike index` commits a
+//! new generation.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -9,36 +10,149 @@ use tokio::sync::Semaphore;
 use crate::embedding::Embedder;
 use crate::imaging::DecodeLimits;
 use crate::index::read_manifest;
+use std::collections::BTreeMap;
+
+use crate::index::{ProductRecord, SearchModel};
+use crate::search::{Filter, SearchTarget};
 use crate::{Index, Result};
 
-/// One generation of the index and the embedder that matches it.
+/// Where a server's products are.
+#[derive(Debug)]
+pub enum Source {
+    /// A local index.
+    Local(Box<Index>),
+    /// A Qdrant collection, searched with a kit.
+    #[cfg(feature = "qdrant")]
+    Remote(Box<crate::qdrant::QdrantCatalogue>),
+}
+
+/// One generation of the index (or of the kit of a Qdrant collection) and
+/// the embedder that matches it.
 ///
 /// Requests clone the `Arc` and keep it to the end, so a reload never pulls
 /// an index from under a request: the old files stay mapped until the last
 /// request that holds them is done.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// The index.
-    pub index: Index,
+    /// The products.
+    pub source: Source,
     /// Built on first use (or by the warm-up task): loading the model takes
     /// longer than opening the index, and browsing does not need it.
     embedder: OnceLock<std::result::Result<Arc<Embedder>, String>>,
 }
 
 impl Snapshot {
-    /// Opens the index in `dir`.
-    pub fn open(dir: &Path) -> Result<Snapshot> {
+    /// Opens the index (or the Qdrant collection) of `options`.
+    pub fn open(options: &ServeOptions) -> Result<Snapshot> {
+        let source = match &options.qdrant {
+            #[cfg(feature = "qdrant")]
+            Some(q) => Source::Remote(Box::new(crate::qdrant::QdrantCatalogue::open(
+                crate::qdrant::QdrantNodes::new(&q.urls)?,
+                &q.collection,
+                &q.kit,
+            )?)),
+            #[cfg(not(feature = "qdrant"))]
+            Some(_) => {
+                return Err(crate::Error::InvalidArgument(
+                    "this build has no Qdrant support (the `qdrant` feature)".into(),
+                ))
+            }
+            None => Source::Local(Box::new(Index::open(&options.index_dir)?)),
+        };
         Ok(Snapshot {
-            index: Index::open(dir)?,
+            source,
             embedder: OnceLock::new(),
         })
+    }
+
+    /// The products as the search API sees them.
+    pub fn target(&self) -> &dyn SearchTarget {
+        match &self.source {
+            Source::Local(i) => i.as_ref(),
+            #[cfg(feature = "qdrant")]
+            Source::Remote(r) => r.as_ref(),
+        }
+    }
+
+    /// The model, head and manifest.
+    pub fn model(&self) -> &SearchModel {
+        self.target().model()
+    }
+
+    /// Number of products (a request to a Qdrant cluster: blocking).
+    pub fn product_count(&self) -> Result<usize> {
+        match &self.source {
+            Source::Local(i) => Ok(i.len()),
+            #[cfg(feature = "qdrant")]
+            Source::Remote(r) => r.len(),
+        }
+    }
+
+    /// Product `id`'s record (blocking, see [`Snapshot::product_count`]).
+    pub fn product(&self, id: &str) -> Result<Option<ProductRecord>> {
+        match &self.source {
+            Source::Local(i) => Ok(i.row_of(id).map(|r| i.products()[r].clone())),
+            #[cfg(feature = "qdrant")]
+            Source::Remote(r) => r.product(id),
+        }
+    }
+
+    /// Checks `filters` against the labels before any expensive work.
+    pub fn check_filters(&self, filters: &[Filter]) -> Result<()> {
+        match &self.source {
+            Source::Local(i) => {
+                crate::search::filter::compile(filters, i.payload(), i.len()).map(|_| ())
+            }
+            #[cfg(feature = "qdrant")]
+            Source::Remote(r) => r.check_filters(filters),
+        }
+    }
+
+    /// One page of [`crate::search::browse`]: the total and the products.
+    pub fn browse(
+        &self,
+        filters: &[Filter],
+        name: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<ProductRecord>)> {
+        match &self.source {
+            Source::Local(i) => {
+                let page = crate::search::browse(i, filters, name, offset, limit)?;
+                Ok((page.total, page.products.into_iter().cloned().collect()))
+            }
+            #[cfg(feature = "qdrant")]
+            Source::Remote(r) => r.browse(filters, name, offset, limit),
+        }
+    }
+
+    /// Label values with counts per field (the name left out), fields of
+    /// more than `max_values` values left out.
+    pub fn facets(&self, max_values: usize) -> Result<BTreeMap<String, BTreeMap<String, usize>>> {
+        match &self.source {
+            Source::Local(i) => {
+                let mut out = BTreeMap::new();
+                for field in &i.manifest().fields {
+                    if field == crate::search::NAME_FIELD {
+                        continue;
+                    }
+                    let values = i.payload().facet(field);
+                    if !values.is_empty() && values.len() <= max_values {
+                        out.insert(field.clone(), values);
+                    }
+                }
+                Ok(out)
+            }
+            #[cfg(feature = "qdrant")]
+            Source::Remote(r) => r.facets(max_values),
+        }
     }
 
     /// The embedder of this index, loading it on first use (blocking).
     pub fn embedder(&self) -> std::result::Result<Arc<Embedder>, String> {
         self.embedder
             .get_or_init(|| {
-                self.index
+                self.model()
                     .embedder()
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
@@ -48,7 +162,7 @@ impl Snapshot {
 
     /// Reuses `older`'s embedder when the model did not change.
     fn inherit_embedder(&self, older: &Snapshot) {
-        if self.index.fingerprint() == older.index.fingerprint() {
+        if self.model().fingerprint() == older.model().fingerprint() {
             if let Some(Ok(e)) = older.embedder.get() {
                 let _ = self.embedder.set(Ok(e.clone()));
             }
@@ -56,11 +170,25 @@ impl Snapshot {
     }
 }
 
+/// A Qdrant collection to serve instead of a local index.
+#[derive(Debug, Clone)]
+pub struct QdrantSource {
+    /// The nodes' REST URLs, comma-separated.
+    pub urls: String,
+    /// The collection.
+    pub collection: String,
+    /// The kit (or index) its queries are made with; a new generation of
+    /// it is picked up as a new index is.
+    pub kit: PathBuf,
+}
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// The index directory.
     pub index_dir: PathBuf,
+    /// Serve this Qdrant collection instead of the index.
+    pub qdrant: Option<QdrantSource>,
     /// Where the catalogue images are now, if not where the index says.
     pub catalog_dir: Option<PathBuf>,
     /// Largest accepted request body (upload), in bytes.
@@ -76,11 +204,18 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
+    /// Where the manifest that marks a new generation is: the index, or
+    /// the kit of a Qdrant collection.
+    pub fn model_dir(&self) -> &Path {
+        self.qdrant.as_ref().map_or(&self.index_dir, |q| &q.kit)
+    }
+
     /// Defaults for `index_dir`: 20 MB uploads, 64 Mpx, one embedding per
     /// core, 30 s timeout, 1 s reload check.
     pub fn new(index_dir: impl Into<PathBuf>) -> ServeOptions {
         ServeOptions {
             index_dir: index_dir.into(),
+            qdrant: None,
             catalog_dir: None,
             max_upload_bytes: 20 << 20,
             max_pixels: DecodeLimits::default().max_pixels,
@@ -110,7 +245,7 @@ pub struct AppState {
 impl AppState {
     /// Opens the index of `options`.
     pub fn open(options: ServeOptions) -> Result<AppState> {
-        let snapshot = Snapshot::open(&options.index_dir)?;
+        let snapshot = Snapshot::open(&options)?;
         // Finding and loading ONNX Runtime opens a shared library: done here,
         // off the async threads, rather than in whichever request asks first.
         crate::embedding::current_backend();
@@ -148,7 +283,7 @@ impl AppState {
         self.options
             .catalog_dir
             .clone()
-            .unwrap_or_else(|| snapshot.index.manifest().catalog_root.clone())
+            .unwrap_or_else(|| snapshot.model().manifest().catalog_root.clone())
     }
 
     /// Opens the index again if its manifest names another generation (or
@@ -156,13 +291,13 @@ impl AppState {
     /// it swapped. A failed open keeps the current snapshot.
     pub fn reload(&self, force: bool) -> Result<Option<u64>> {
         let current = self.snapshot();
-        let on_disk = read_manifest(&self.options.index_dir)?;
-        if !force && on_disk.generation == current.index.manifest().generation {
+        let on_disk = read_manifest(self.options.model_dir())?;
+        if !force && on_disk.generation == current.model().manifest().generation {
             return Ok(None);
         }
-        let fresh = Snapshot::open(&self.options.index_dir)?;
+        let fresh = Snapshot::open(&self.options)?;
         fresh.inherit_embedder(&current);
-        let generation = fresh.index.manifest().generation;
+        let generation = fresh.model().manifest().generation;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         Ok(Some(generation))
     }

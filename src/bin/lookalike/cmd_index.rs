@@ -269,7 +269,6 @@ fn sync_qdrant(
         bar: &bar,
         cancel: Some(cancel),
     };
-    let t = std::time::Instant::now();
     let result = sync_collection(&nodes, &spec, &opened, &progress);
     bar.finish_and_clear();
     let report = match result {
@@ -286,13 +285,12 @@ fn sync_qdrant(
             )
         })?,
     };
-    let elapsed = t.elapsed();
     println!(
         "Qdrant collection `{}`{}: {} points written ({:.0}/s), {} deleted, {} unchanged",
         spec.name,
         if report.created { " (made)" } else { "" },
         report.upserted,
-        report.upserted as f64 / elapsed.as_secs_f64().max(1e-9),
+        report.upsert_rate(),
         report.deleted,
         report.unchanged
     );

@@ -33,10 +33,21 @@ pub struct Args {
     /// Seconds between checks for a new index generation (SIGHUP checks at once).
     #[arg(long, default_value_t = 1.0)]
     reload_secs: f64,
+    #[command(flatten)]
+    remote: crate::remote::RemoteArgs,
 }
 
 pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let mut options = ServeOptions::new(index_dir);
+    #[cfg(feature = "qdrant")]
+    if let Some(urls) = &args.remote.qdrant {
+        args.remote.check_kit(urls)?;
+        options.qdrant = Some(lookalike::server::QdrantSource {
+            urls: urls.clone(),
+            collection: args.remote.collection.clone(),
+            kit: args.remote.kit.clone(),
+        });
+    }
     anyhow::ensure!(
         args.max_upload_mb > 0.0 && args.max_upload_mb <= 1024.0,
         "--max-upload-mb must be in (0, 1024], got {}",

@@ -74,16 +74,23 @@ impl RemoteArgs {
         let Some(urls) = &self.qdrant else {
             return Ok(None);
         };
+        self.check_kit(urls)?;
+        let nodes = lookalike::qdrant::QdrantNodes::new(urls)?;
+        let cat = lookalike::qdrant::QdrantCatalogue::open(nodes, &self.collection, &self.kit)
+            .with_context(|| format!("opening Qdrant collection `{}`", self.collection))?;
+        Ok(Some(cat))
+    }
+
+    /// Fails, saying what to do, unless the kit is there.
+    #[cfg(feature = "qdrant")]
+    pub fn check_kit(&self, urls: &str) -> Result<()> {
         anyhow::ensure!(
             self.kit.join("manifest.json").is_file(),
             "no kit in {}: `lookalike index CATALOG --qdrant {urls}` writes one there \
              (or pass --kit; an index directory serves too)",
             self.kit.display()
         );
-        let nodes = lookalike::qdrant::QdrantNodes::new(urls)?;
-        let cat = lookalike::qdrant::QdrantCatalogue::open(nodes, &self.collection, &self.kit)
-            .with_context(|| format!("opening Qdrant collection `{}`", self.collection))?;
-        Ok(Some(cat))
+        Ok(())
     }
 
     /// The collection of `--qdrant`, else the local index in `index_dir`.

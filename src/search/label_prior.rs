@@ -35,6 +35,7 @@ impl ClassPrior {
     /// The term over `head`'s first kind and colour tasks for a query whose
     /// class probabilities are `probs`; `None` when `weight` is 0 or the head
     /// has neither task.
+    #[cfg_attr(not(feature = "qdrant"), allow(dead_code))]
     pub fn new(head: &Head, probs: &[Vec<f32>], weight: f32) -> Option<ClassPrior> {
         let usable = |task: &usize| head.info.tasks[*task].classes.len() <= usize::from(u16::MAX);
         let tasks = [Part::Shape, Part::Colour]
@@ -66,6 +67,7 @@ impl ClassPrior {
     /// The lift of a product whose class in head task `t` is `class_of(t)`
     /// (a product without one gets nothing from that part), in `0..=weight`.
     #[inline]
+    #[cfg_attr(not(feature = "qdrant"), allow(dead_code))]
     pub fn lift_of(&self, class_of: impl Fn(usize) -> Option<u16>) -> f32 {
         self.scale
             * self
@@ -275,6 +277,25 @@ mod tests {
             .hits;
         let want: Vec<usize> = all.iter().take(30).map(|x| x.1).collect();
         assert_eq!(hits.iter().filter_map(|h| h.row).collect::<Vec<_>>(), want);
+
+        // The same term from classes that come with each product (a remote
+        // collection's payload) gives the same lifts.
+        let head = index.head().expect("head");
+        let remote = super::ClassPrior::new(head, &probs, 1.0).expect("prior");
+        for r in 0..index.len() {
+            let class_of = |task: usize| {
+                classes
+                    .tasks
+                    .iter()
+                    .find(|t| t.task == task)
+                    .map(|t| t.class[r])
+            };
+            assert!(
+                (remote.lift_of(class_of) - prior.lift(r)).abs() < 1e-6,
+                "row {r}"
+            );
+        }
+        assert!((remote.max_lift() - prior.max_lift()).abs() < 1e-6);
 
         // Euclidean is a plain distance: no label term.
         let euclid = SearchRequest {

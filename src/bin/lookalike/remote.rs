@@ -1,9 +1,12 @@
 //! `--qdrant URL[,URL..] --collection NAME --kit DIR`: search a Qdrant
 //! collection instead of the local index (README "Scale-out").
 
+#[cfg(feature = "qdrant")]
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+#[cfg(feature = "qdrant")]
+use anyhow::Context;
+use anyhow::Result;
 use lookalike::search::SearchTarget;
 use lookalike::Index;
 
@@ -27,6 +30,7 @@ pub struct RemoteArgs {
 }
 
 /// Where `index --qdrant` writes the kit, and where searches look for it.
+#[cfg(feature = "qdrant")]
 pub const KIT: &str = "./lookalike-kit";
 
 /// What a command searches.

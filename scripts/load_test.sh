@@ -9,6 +9,10 @@
 # Needs wrk (apt-get install wrk) and a built index (README, "The two commands").
 # Env: CONNECTIONS (32), DURATION (30s), THREADS (1: the server gets the
 # other core), PORT (18080), LOOKALIKE (the binary; default target/release).
+# With QDRANT=URL[,URL..] (and COLLECTION, KIT) the server searches that
+# Qdrant collection instead; the queries still come from INDEX_DIR, so the
+# same products and queries can be run embedded and through a cluster
+# (scripts/cluster_vs_embedded.sh does both in one run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 INDEX=${1:-./lookalike-index}
@@ -26,7 +30,12 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$BIN" serve --index "$INDEX" --addr "127.0.0.1:$PORT" 2>"$work/serve.log" &
+if [ -n "${QDRANT:-}" ]; then
+  source=(--qdrant "$QDRANT" --collection "${COLLECTION:-lookalike}" --kit "${KIT:-./lookalike-kit}")
+else
+  source=(--index "$INDEX")
+fi
+"$BIN" serve "${source[@]}" --addr "127.0.0.1:$PORT" 2>"$work/serve.log" &
 server=$!
 for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$PORT/api/health" >/dev/null 2>&1 && break
@@ -54,7 +63,8 @@ with open(os.path.join(work, "images"), "w") as f:
 PY
 
 export IDS_FILE="$work/ids" IMAGES_FILE="$work/images" REPORT_LUA="$PWD/scripts/load/report.lua"
-echo "lookalike $("$BIN" --version | cut -d' ' -f2), $(nproc) cores, $CONNECTIONS connections, $DURATION, wrk threads $THREADS"
+if [ -n "${QDRANT:-}" ]; then served="Qdrant $QDRANT"; else served="index $INDEX"; fi
+echo "lookalike $("$BIN" --version | cut -d' ' -f2), $(nproc) cores, $CONNECTIONS connections, $DURATION, wrk threads $THREADS, $served"
 for run in similar search; do
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency \
         -s "scripts/load/$run.lua" "http://127.0.0.1:$PORT")

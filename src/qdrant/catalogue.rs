@@ -54,8 +54,10 @@ const MAX_CANDIDATES: usize = 4096;
 /// The HNSW beam width asked for, at least (Qdrant's default is 100).
 const MIN_EF: usize = 128;
 
-/// What a search reads of each candidate's payload.
-const CANDIDATE_PAYLOAD: [&str; 3] = ["product_id", "labels", CLASSES];
+/// What a search reads of each candidate's payload: its classes only (the
+/// hits' ids and labels come with their vectors, for `k` points, not for
+/// every candidate).
+const CANDIDATE_PAYLOAD: [&str; 1] = [CLASSES];
 
 /// A collection of products, searched with a kit's model (see the module
 /// docs).
@@ -74,8 +76,6 @@ struct Candidate {
     key: u64,
     /// Its score by looks (the weighted cosine).
     looks: f32,
-    id: String,
-    labels: Labels,
     /// `(head task, class, labelled)`.
     classes: Vec<(usize, u16, bool)>,
 }
@@ -410,7 +410,6 @@ impl QdrantCatalogue {
         let looks = p["score"]
             .as_f64()
             .ok_or_else(|| self.bad_answer("a hit", "no score"))? as f32;
-        let record = self.record(p)?;
         let classes = match p["payload"][CLASSES].as_array() {
             None => Vec::new(),
             Some(list) => list
@@ -428,8 +427,6 @@ impl QdrantCatalogue {
         Ok(Candidate {
             key,
             looks,
-            id: record.id,
-            labels: record.labels,
             classes,
         })
     }
@@ -552,11 +549,21 @@ impl QdrantCatalogue {
         };
         let filter = translate(&req.filters, &self.model.manifest().fields, exclude)?;
         let hq = self.weighted(&q, req.colour_weight);
-        let first_page = if prior.is_some() {
+        let voting = head.is_some() && req.vote_weight > 0.0;
+        // Without filters and at the vote's colour weight, the hits' first
+        // stream ranks every product by the vote's measure: its first
+        // candidates are the vote's neighbours, and the cluster is asked
+        // once, not twice.
+        let vote_from_hits =
+            voting && req.filters.is_empty() && req.colour_weight == catalogue_vote::COLOUR_WEIGHT;
+        let mut first_page = if prior.is_some() {
             (req.k * PAGE_PER_HIT).max(MIN_PAGE)
         } else {
             req.k
         };
+        if vote_from_hits {
+            first_page = first_page.max(catalogue_vote::NEIGHBOURS);
+        }
         let max_lift = prior.as_ref().map_or(0.0, |p| p.max_lift());
         let mut streams = vec![Stream {
             filter: filter.clone(),
@@ -581,10 +588,10 @@ impl QdrantCatalogue {
                 lowest: f32::INFINITY,
             });
         }
-        let voting = head.is_some() && req.vote_weight > 0.0;
         let lift = |c: &Candidate| prior.as_ref().map_or(0.0, |p| p.lift_of(|t| c.class_of(t)));
         let mut pool: HashMap<u64, (f32, Candidate)> = HashMap::new();
         let mut first = true;
+        let mut rounds = 0;
         loop {
             // After the first round: only the streams whose unseen products
             // could still beat the k-th score fetch more.
@@ -609,7 +616,7 @@ impl QdrantCatalogue {
                     )
                 })
                 .collect();
-            if first && voting {
+            if first && voting && !vote_from_hits {
                 searches.push(self.vote_search(
                     &q,
                     exclude,
@@ -617,9 +624,16 @@ impl QdrantCatalogue {
                     req.backend,
                 ));
             }
+            rounds += 1;
             let mut answers = self.query_batch(&searches)?.into_iter();
             for &i in &asking {
                 let got = answers.next().unwrap_or_default();
+                if first && i == 0 && vote_from_hits {
+                    if let Some(probs) = probabilities.as_mut() {
+                        let near = &got[..got.len().min(catalogue_vote::NEIGHBOURS)];
+                        Self::vote(probs, near, req.vote_weight);
+                    }
+                }
                 let s = &mut streams[i];
                 s.exhausted = got.len() < s.next_page;
                 s.fetched += got.len();
@@ -638,13 +652,18 @@ impl QdrantCatalogue {
                     pool.entry(c.key).or_insert((score, c));
                 }
             }
-            if first && voting {
+            if first && voting && !vote_from_hits {
                 if let (Some(probs), Some(near)) = (probabilities.as_mut(), answers.next()) {
                     Self::vote(probs, &near, req.vote_weight);
                 }
             }
             first = false;
         }
+        tracing::debug!(
+            "Qdrant search: {rounds} round(s), {} candidates from {} stream(s)",
+            pool.len(),
+            streams.len()
+        );
         let mut best: Vec<(f32, Candidate)> = pool.into_values().collect();
         best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.key.cmp(&b.1.key)));
         best.truncate(req.k);
@@ -672,33 +691,33 @@ impl QdrantCatalogue {
         let found = self.ask(
             "POST",
             &format!("{}/points", self.path),
-            &json!({ "ids": keys, "with_payload": false, "with_vector": true }),
+            &json!({ "ids": keys, "with_payload": ["product_id", "labels"], "with_vector": true }),
         )?;
-        let mut rows: HashMap<u64, Vec<f32>> = HashMap::new();
+        let mut rows: HashMap<u64, (Vec<f32>, ProductRecord)> = HashMap::new();
         for p in found.as_array().into_iter().flatten() {
             if let Some(key) = p["id"].as_u64() {
-                rows.insert(key, self.vector(p)?);
+                rows.insert(key, (self.vector(p)?, self.record(p)?));
             }
         }
         let cnn = self.model.search_layout().shape;
         let mut hits = Vec::with_capacity(best.len());
         for (_, c) in best {
             // A point deleted between the two requests is left out.
-            let Some(row) = rows.get(&c.key) else {
+            let Some((row, record)) = rows.remove(&c.key) else {
                 continue;
             };
-            let s = req.metric.score(q, row, cnn, req.colour_weight);
+            let s = req.metric.score(q, &row, cnn, req.colour_weight);
             let (score, label) = match prior {
                 Some(p) => ClassPrior::apply_lift(p.lift_of(|t| c.class_of(t)), s.score),
                 None => (s.score, 0.0),
             };
             hits.push(SearchHit {
-                id: c.id,
+                id: record.id,
                 score,
                 shape: s.shape,
                 colour: s.colour,
                 label,
-                labels: c.labels,
+                labels: record.labels,
                 row: None,
             });
         }

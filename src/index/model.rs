@@ -194,46 +194,106 @@ impl SearchModel {
         Ok(e)
     }
 
-    /// Writes the model as a kit in `dest` (`manifest.json` and the head or
-    /// projection file), replacing a kit already there as one step: a
-    /// reader sees the old kit or the new one, never half of either.
+    /// Writes the model as a kit in `dest` (`manifest.json`, the head or
+    /// projection file, and a [`KIT_MARKER`]), as the index writes a
+    /// generation: the model's file first (its name is the generation's),
+    /// then the manifest, replaced atomically, then the older generations'
+    /// files. A reader sees the old kit or the new one, never half of
+    /// either. A folder that is not a kit (an index, anything else) is
+    /// refused, never overwritten.
     pub fn write_kit(&self, dest: &Path) -> Result<()> {
-        let name = dest
-            .file_name()
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!("{} is not a folder name", dest.display()))
-            })?
-            .to_string_lossy()
-            .into_owned();
-        let parent = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        let fresh = parent.join(format!(".{name}.new-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&fresh);
-        std::fs::create_dir(&fresh).map_err(|e| Error::io(&fresh, e))?;
-        let files = [&self.manifest.head_file, &self.manifest.projection_file];
-        for f in files.into_iter().flatten() {
-            let (from, to) = (self.dir.join(f), fresh.join(f));
-            std::fs::copy(&from, &to).map_err(|e| Error::io(&from, e))?;
+        let refuse = |why: &str| {
+            Err(Error::InvalidArgument(format!(
+                "{} {why}; choose another --kit",
+                dest.display()
+            )))
+        };
+        if let (Ok(a), Ok(b)) = (dest.canonicalize(), self.dir.canonicalize()) {
+            if a == b {
+                return refuse("is the index itself");
+            }
+        }
+        if dest.exists() {
+            let empty = std::fs::read_dir(dest)
+                .map_err(|e| Error::io(dest, e))?
+                .next()
+                .is_none();
+            if !empty && !dest.join(KIT_MARKER).is_file() {
+                return refuse("exists and is not a lookalike kit");
+            }
+        } else {
+            std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+        }
+        super::writer::write_atomic(&dest.join(KIT_MARKER), |w| {
+            std::io::Write::write_all(
+                w,
+                b"a lookalike kit: the model record and head of an index\n",
+            )
+        })?;
+        let files: Vec<&String> = [&self.manifest.head_file, &self.manifest.projection_file]
+            .into_iter()
+            .flatten()
+            .collect();
+        for f in &files {
+            let from = self.dir.join(f);
+            let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
+            super::writer::write_atomic(&dest.join(f), |w| std::io::Write::write_all(w, &bytes))?;
         }
         let json = serde_json::to_vec_pretty(&self.manifest)
             .map_err(|e| Error::InvalidArgument(format!("writing the kit manifest: {e}")))?;
-        super::writer::write_atomic(&format::manifest_path(&fresh), |w| {
+        super::writer::write_atomic(&format::manifest_path(dest), |w| {
             std::io::Write::write_all(w, &json)
         })?;
-        // A directory cannot be renamed over a full one: the old kit moves
-        // aside first and goes once the new one is in place.
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        let had_old = dest.exists();
-        if had_old {
-            std::fs::rename(dest, &old).map_err(|e| Error::io(dest, e))?;
-        }
-        std::fs::rename(&fresh, dest).map_err(|e| Error::io(dest, e))?;
-        if had_old {
-            let _ = std::fs::remove_dir_all(&old);
+        // The older generations' head and projection files go.
+        for entry in std::fs::read_dir(dest).map_err(|e| Error::io(dest, e))? {
+            let entry = entry.map_err(|e| Error::io(dest, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = (name.starts_with("head-") || name.starts_with("projection-"))
+                && !files.iter().any(|f| **f == name);
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
         Ok(())
+    }
+}
+
+/// The file that marks a folder as a kit, so that writing a kit never
+/// replaces anything else.
+pub const KIT_MARKER: &str = "KIT";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::SearchSettings;
+
+    #[test]
+    fn a_kit_is_written_in_place_and_never_over_something_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = crate::search::tests::random_index(
+            &dir.path().join("index"),
+            300,
+            &SearchSettings::default(),
+        );
+        let kit = dir.path().join("kit");
+        index.model().write_kit(&kit).expect("kit");
+        let opened = SearchModel::open(&kit).expect("open kit");
+        assert_eq!(opened.fingerprint(), index.fingerprint());
+        assert_eq!(opened.search_layout(), index.search_layout());
+        // Again, over itself: fine.
+        index.model().write_kit(&kit).expect("kit again");
+        // Not over the index, not over a folder of something else.
+        let err = index
+            .model()
+            .write_kit(index.dir())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("index itself"), "{err}");
+        let other = dir.path().join("photos");
+        std::fs::create_dir_all(&other).expect("mkdir");
+        std::fs::write(other.join("a.jpg"), b"x").expect("write");
+        let err = index.model().write_kit(&other).unwrap_err().to_string();
+        assert!(err.contains("not a lookalike kit"), "{err}");
+        assert!(other.join("a.jpg").is_file());
     }
 }

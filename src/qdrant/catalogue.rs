@@ -225,10 +225,13 @@ impl QdrantCatalogue {
             for p in points {
                 out.push(self.record(p)?);
             }
-            offset = page["next_page_offset"].clone();
-            if offset.is_null() {
+            let next = page["next_page_offset"].clone();
+            // A server that repeats an offset or pages on with nothing
+            // would keep this loop going for ever.
+            if next.is_null() || points.is_empty() || next == offset {
                 return Ok(out);
             }
+            offset = next;
         }
     }
 
@@ -573,7 +576,14 @@ impl QdrantCatalogue {
             exhausted: false,
             lowest: f32::INFINITY,
         }];
-        if let Some((_, class, rest_lift)) = prior.as_ref().and_then(|p| p.likeliest_kind()) {
+        // The second stream filters on `kind_class`: only for a head whose
+        // first part is its kind task (a colour-only head has none).
+        let kind_task = head.and_then(|h| h.first_task(crate::embedding::Part::Shape));
+        let likeliest = prior
+            .as_ref()
+            .and_then(|p| p.likeliest_kind())
+            .filter(|(task, _, _)| Some(*task) == kind_task);
+        if let Some((_, class, rest_lift)) = likeliest {
             streams[0].lift_cap = rest_lift;
             let mut kind = filter.clone();
             if let Some(must) = kind["must"].as_array_mut() {
@@ -639,13 +649,15 @@ impl QdrantCatalogue {
                 s.fetched += got.len();
                 s.next_page = (s.next_page * 2).min(MAX_CANDIDATES.saturating_sub(s.fetched));
                 if s.next_page == 0 && !s.exhausted {
-                    tracing::debug!(
-                        "the label term's bound was not settled within {MAX_CANDIDATES} candidates"
+                    tracing::warn!(
+                        "the label term's bound was not settled within {MAX_CANDIDATES} candidates: \
+                         the hits are the best of those, and may differ from an exact scan's"
                     );
                     s.exhausted = true;
                 }
-                if let Some(last) = got.last() {
-                    s.lowest = last.looks;
+                // Answers come best first; the minimum holds even if not.
+                if let Some(low) = got.iter().map(|c| c.looks).reduce(f32::min) {
+                    s.lowest = low;
                 }
                 for c in got {
                     let score = ClassPrior::apply_lift(lift(&c), c.looks).0;

@@ -146,6 +146,16 @@ pub(crate) fn ensure(
         }
         return Ok(false);
     }
+    let mut keys: Vec<(String, &String)> =
+        manifest.fields.iter().map(|f| (field_key(f), f)).collect();
+    keys.sort();
+    if let Some(w) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::InvalidArgument(format!(
+            "label fields `{}` and `{}` have the same payload key `{}` in Qdrant (case and \
+             punctuation are folded); rename one column of the CSV",
+            w[0].1, w[1].1, w[0].0
+        )));
+    }
     if spec.shards == 0 || spec.replicas == 0 {
         return Err(Error::InvalidArgument(
             "--shards and --replicas must be at least 1".into(),

@@ -193,10 +193,13 @@ fn held_points(nodes: &QdrantNodes, path: &str) -> Result<HashMap<u64, String>> 
                 held.insert(id, row);
             }
         }
-        offset = page["next_page_offset"].clone();
-        if offset.is_null() {
+        let next = page["next_page_offset"].clone();
+        // A repeated offset or an empty page with more to come is a
+        // broken answer: stop rather than loop.
+        if next.is_null() || points.is_empty() || next == offset {
             return Ok(held);
         }
+        offset = next;
     }
 }
 

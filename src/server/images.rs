@@ -17,6 +17,25 @@ use super::api::product_id;
 use super::error::ApiError;
 use super::state::AppState;
 
+/// Where a product record comes from: a remote one's paths are checked.
+enum SnapKind {
+    Local,
+    #[cfg(feature = "qdrant")]
+    Remote,
+}
+
+/// The largest image file served (a catalogue image is far smaller).
+const MAX_IMAGE_BYTES: u64 = 64 << 20;
+
+/// `p` if it is relative and made of plain names only (no `..`, no root).
+fn safe_relative(p: &std::path::Path) -> Option<&std::path::Path> {
+    use std::path::Component;
+    let plain = p
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    (plain && p.components().next().is_some()).then_some(p)
+}
+
 /// Browsers may reuse an image for an hour, then revalidate by ETag.
 const CACHE: &str = "public, max-age=3600";
 
@@ -42,6 +61,11 @@ pub async fn image(
     let id = product_id(id)?;
     let snap = st.snapshot();
     let catalog = st.catalog_dir(&snap);
+    let snap_kind = match &snap.source {
+        super::state::Source::Local(_) => SnapKind::Local,
+        #[cfg(feature = "qdrant")]
+        super::state::Source::Remote(_) => SnapKind::Remote,
+    };
     let lookup = id.clone();
     let record = tokio::task::spawn_blocking(move || snap.product(&lookup))
         .await
@@ -70,9 +94,33 @@ pub async fn image(
         )
             .into_response());
     }
-    // Records hold paths relative to the catalogue (older local indexes
-    // may hold absolute ones, which `join` keeps).
-    let path = catalog.join(&record.image);
+    // Records hold paths relative to the catalogue. A record from a remote
+    // collection is not trusted: only plain relative paths are served,
+    // never `..`, an absolute path or anything but a file of sane size.
+    let path = match safe_relative(&record.image) {
+        Some(rel) => catalog.join(rel),
+        None if record.image.is_absolute() && matches!(snap_kind, SnapKind::Local) => {
+            // Older local indexes hold absolute paths (see Index::image_path).
+            record.image.clone()
+        }
+        None => {
+            tracing::warn!(
+                "refused the image path of `{id}`: {}",
+                record.image.display()
+            );
+            return Err(ApiError::not_found(format!(
+                "the image of product `{id}` is not under the catalogue folder"
+            )));
+        }
+    };
+    match tokio::fs::metadata(&path).await {
+        Ok(m) if !m.is_file() || m.len() > MAX_IMAGE_BYTES => {
+            return Err(ApiError::not_found(format!(
+                "the image of product `{id}` is not a catalogue image file"
+            )))
+        }
+        _ => {}
+    }
     let bytes = match tokio::fs::read(&path).await {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -98,4 +146,20 @@ pub async fn image(
         bytes,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_relative;
+    use std::path::Path;
+
+    #[test]
+    fn only_plain_relative_paths_are_served() {
+        for ok in ["images/1.jpg", "1.jpg", "./a/b.png"] {
+            assert!(safe_relative(Path::new(ok)).is_some(), "{ok}");
+        }
+        for bad in ["/etc/passwd", "../secret.jpg", "images/../../x", ""] {
+            assert!(safe_relative(Path::new(bad)).is_none(), "{bad}");
+        }
+    }
 }

@@ -21,7 +21,8 @@ use crate::progress::Progress;
 /// Points per upsert request.
 const BATCH: usize = 256;
 /// Upsert requests in flight at once: one waits while Qdrant writes, so
-/// several keep the cluster's cores busy (docs/scale.md, "Scale-out").
+/// several keep the cluster's cores busy (README "Scale-out": 1,659 to
+/// 1,992 points/s into a 3-node cluster on this 2-core machine).
 const UPSERTS_IN_FLIGHT: usize = 4;
 /// Points per page when reading what the collection holds.
 const SCROLL_PAGE: usize = 2000;

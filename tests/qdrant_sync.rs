@@ -26,6 +26,7 @@ fn index_writes_points_keeps_them_in_step_and_refuses_foreign_collections() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let cat = tmp.path().join("catalog");
     let idx = tmp.path().join("index");
+    let kit = tmp.path().join("kit");
     let ids = kaggle_subset(&shared, &cat, 120);
     let index_into = |collection: &str| {
         ok(&[
@@ -41,11 +42,14 @@ fn index_writes_points_keeps_them_in_step_and_refuses_foreign_collections() {
             "3",
             "--replicas",
             "1",
+            "--kit",
+            s(&kit),
         ])
     };
 
     let out = index_into("shop");
     assert!(out.contains("(made): 120 points written"), "{out}");
+    assert!(kit.join("manifest.json").is_file() && kit.join("KIT").is_file());
     assert_eq!(node.count(0, "shop", Value::Null), 120);
     let info = api("GET", "/collections/shop", Value::Null);
     assert_eq!(info["config"]["params"]["shard_number"], 3, "{info}");

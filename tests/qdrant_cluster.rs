@@ -307,6 +307,11 @@ fn a_three_node_cluster_answers_as_the_embedded_index() {
     );
     assert!(!near.contains(&gone));
 
+    // The web API served from the cluster answers as the one served from
+    // the index: hits, browsing, facets, a product, its image.
+    #[cfg(feature = "server")]
+    server::answers_alike(&urls, &kit, &idx, &cat, &ids[20..24], &gone);
+
     // Bad input: each a clear error naming the node and what to do.
     let err = fails(&[
         "search",
@@ -542,5 +547,158 @@ fn killing_a_node_loses_no_search_and_no_acknowledged_write() {
             &answers[0],
             &format!("node {node} vs node 0"),
         );
+    }
+}
+
+#[cfg(feature = "server")]
+mod server {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::Router;
+    use http_body_util::BodyExt;
+    use lookalike::server::{router, AppState, QdrantSource, ServeOptions};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    async fn get(app: &Router, uri: &str) -> (StatusCode, Vec<u8>) {
+        let req = Request::get(uri).body(Body::empty()).expect("request");
+        let res = app.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        (status, body.to_vec())
+    }
+
+    async fn json(app: &Router, uri: &str) -> Value {
+        let (status, body) = get(app, uri).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{uri}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        serde_json::from_slice(&body).expect("JSON")
+    }
+
+    fn ranking(v: &Value) -> Vec<(String, f32)> {
+        v["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| {
+                (
+                    h["id"].as_str().expect("id").to_string(),
+                    h["score"].as_f64().expect("score") as f32,
+                )
+            })
+            .collect()
+    }
+
+    /// The same guesses per field, with confidences equal to float noise
+    /// (the vote's scores come from Qdrant's dot products).
+    fn same_recognition(r: &Value, l: &Value, what: &str) {
+        let (r, l) = (
+            r.as_object().expect("object"),
+            l.as_object().expect("object"),
+        );
+        assert_eq!(
+            r.keys().collect::<Vec<_>>(),
+            l.keys().collect::<Vec<_>>(),
+            "{what}"
+        );
+        for (field, guesses) in r {
+            let (g, w) = (
+                guesses.as_array().expect("list"),
+                l[field].as_array().expect("list"),
+            );
+            assert_eq!(g.len(), w.len(), "{what} {field}");
+            for (a, b) in g.iter().zip(w) {
+                assert_eq!(a["label"], b["label"], "{what} {field}");
+                let (x, y) = (
+                    a["confidence"].as_f64().expect("c"),
+                    b["confidence"].as_f64().expect("c"),
+                );
+                assert!((x - y).abs() < 1e-4, "{what} {field}: {x} vs {y}");
+            }
+        }
+    }
+
+    pub fn answers_alike(
+        urls: &str,
+        kit: &Path,
+        idx: &Path,
+        cat: &Path,
+        ids: &[String],
+        gone: &str,
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let mut options = ServeOptions::new(idx);
+            options.qdrant = Some(QdrantSource {
+                urls: urls.to_string(),
+                collection: super::COLLECTION.to_string(),
+                kit: kit.to_path_buf(),
+            });
+            let open = |o: ServeOptions| async move {
+                tokio::task::spawn_blocking(move || AppState::open(o).expect("open"))
+                    .await
+                    .expect("join")
+            };
+            let remote = router(Arc::new(open(options).await));
+            let local = router(Arc::new(open(ServeOptions::new(idx)).await));
+
+            let health = json(&remote, "/api/health").await;
+            assert_eq!(health["store"]["kind"], "qdrant", "{health}");
+            assert_eq!(
+                health["products"],
+                json(&local, "/api/health").await["products"]
+            );
+            for id in ids {
+                for query in [
+                    "k=10",
+                    "k=5&filter=gender%3Dwomen",
+                    "metric=euclidean&filter=year%3E%3D2012",
+                ] {
+                    let uri = format!("/api/products/{id}/similar?{query}");
+                    let (r, l) = (json(&remote, &uri).await, json(&local, &uri).await);
+                    super::assert_same_ranking(&ranking(&r), &ranking(&l), &uri);
+                    same_recognition(&r["recognised"], &l["recognised"], &uri);
+                }
+                let uri = format!("/api/products/{id}");
+                assert_eq!(json(&remote, &uri).await, json(&local, &uri).await);
+                let (status, bytes) = get(&remote, &format!("/images/{id}")).await;
+                assert_eq!(status, StatusCode::OK);
+                let file =
+                    std::fs::read(cat.join("images").join(format!("{id}.jpg"))).expect("image");
+                assert_eq!(bytes, file);
+            }
+            for uri in [
+                "/api/products?filter=gender%3Dmen&limit=5",
+                "/api/products?q=SHIRT&limit=3",
+            ] {
+                let (r, l) = (json(&remote, uri).await, json(&local, uri).await);
+                assert_eq!(r["total"], l["total"], "{uri}");
+                assert_eq!(
+                    r["products"].as_array().map(Vec::len),
+                    l["products"].as_array().map(Vec::len)
+                );
+            }
+            assert_eq!(
+                json(&remote, "/api/facets").await,
+                json(&local, "/api/facets").await
+            );
+            for uri in [format!("/api/products/{gone}"), format!("/images/{gone}")] {
+                assert_eq!(get(&remote, &uri).await.0, StatusCode::NOT_FOUND, "{uri}");
+            }
+            let uri = format!("/api/products/{}/similar?filter=colour%3Dred", ids[0]);
+            let (status, body) = get(&remote, &uri).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(String::from_utf8_lossy(&body).contains("unknown field `colour`"));
+        });
     }
 }

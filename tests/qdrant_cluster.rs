@@ -377,6 +377,44 @@ fn a_three_node_cluster_answers_as_the_embedded_index() {
         err.contains(&broken) && err.contains("500") && err.contains("disk on fire"),
         "{err}"
     );
+    // A node that accepts and then hangs: past its timeout, the next node
+    // answers; alone, it is a timeout naming it, never a hang.
+    let hung = hung_node();
+    let t = Instant::now();
+    let past_hung = QdrantCatalogue::open(
+        QdrantNodes::with_timeout(
+            &format!("{hung},{}", cluster.url(2)),
+            Duration::from_secs(2),
+        )
+        .expect("urls"),
+        COLLECTION,
+        &kit,
+    )
+    .expect("a hung node is passed over");
+    assert_same_ranking(
+        &ranked(
+            &past_hung,
+            &Query::Product(&ids[3]),
+            &request(&[], Backend::Exact),
+        ),
+        &ranked(
+            &index,
+            &Query::Product(&ids[3]),
+            &request(&[], Backend::Exact),
+        ),
+        "past a hung node",
+    );
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    let t = Instant::now();
+    let err = QdrantCatalogue::open(
+        QdrantNodes::with_timeout(&hung, Duration::from_secs(2)).expect("url"),
+        COLLECTION,
+        &kit,
+    )
+    .expect_err("only a hung node")
+    .to_string();
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(err.contains(&hung) && err.contains("timed out"), "{err}");
     let dead = format!("http://127.0.0.1:{}", free_port());
     let t = Instant::now();
     let err = fails(&[

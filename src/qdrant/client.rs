@@ -15,6 +15,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest one request may take on one node (an upsert batch with `wait`
 /// included); past it the next node is tried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The same for searches ([`QdrantNodes::for_search`]): a node that
+/// accepts a connection and then hangs costs a search this long before the
+/// next node answers it.
+pub const SEARCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The nodes of one Qdrant cluster (or one server).
 pub struct QdrantNodes {
@@ -46,6 +50,17 @@ impl QdrantNodes {
     /// The nodes of `list`, comma-separated `http://host:port` URLs (the
     /// REST port, 6333 by default).
     pub fn new(list: &str) -> Result<QdrantNodes> {
+        QdrantNodes::with_timeout(list, REQUEST_TIMEOUT)
+    }
+
+    /// [`QdrantNodes::new`] with the shorter [`SEARCH_TIMEOUT`] per request:
+    /// what `search`, `eval` and `serve` use.
+    pub fn for_search(list: &str) -> Result<QdrantNodes> {
+        QdrantNodes::with_timeout(list, SEARCH_TIMEOUT)
+    }
+
+    /// [`QdrantNodes::new`] with `timeout` per request on one node.
+    pub fn with_timeout(list: &str, timeout: Duration) -> Result<QdrantNodes> {
         let urls: Vec<String> = list
             .split(',')
             .map(|u| u.trim().trim_end_matches('/').to_string())
@@ -71,7 +86,7 @@ impl QdrantNodes {
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_global(Some(REQUEST_TIMEOUT))
+            .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .build()
             .into();

@@ -19,6 +19,6 @@ mod filters;
 mod sync;
 
 pub use catalogue::QdrantCatalogue;
-pub use client::QdrantNodes;
+pub use client::{QdrantNodes, SEARCH_TIMEOUT};
 pub use collection::{CollectionSpec, PAYLOAD_KEYWORDS};
 pub use sync::{sync_collection, SyncReport};

@@ -47,7 +47,7 @@ impl Snapshot {
         let source = match &options.qdrant {
             #[cfg(feature = "qdrant")]
             Some(q) => Source::Remote(Box::new(crate::qdrant::QdrantCatalogue::open(
-                crate::qdrant::QdrantNodes::new(&q.urls)?,
+                crate::qdrant::QdrantNodes::for_search(&q.urls)?,
                 &q.collection,
                 &q.kit,
             )?)),

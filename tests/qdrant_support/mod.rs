@@ -296,3 +296,17 @@ pub fn broken_node() -> String {
     });
     url
 }
+
+/// A server on loopback that accepts connections and never answers, as a
+/// hung node would; it lives until the test process ends.
+pub fn hung_node() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    url
+}

@@ -79,7 +79,7 @@ impl RemoteArgs {
             return Ok(None);
         };
         self.check_kit(urls)?;
-        let nodes = lookalike::qdrant::QdrantNodes::new(urls)?;
+        let nodes = lookalike::qdrant::QdrantNodes::for_search(urls)?;
         let cat = lookalike::qdrant::QdrantCatalogue::open(nodes, &self.collection, &self.kit)
             .with_context(|| format!("opening Qdrant collection `{}`", self.collection))?;
         Ok(Some(cat))

@@ -73,7 +73,7 @@ pub struct QueryPlan {
     /// Filters, one per target in [`SELECTIVITIES`]: `(target, filter,
     /// share of products it matches)`.
     pub filters: Vec<(f64, String, f64)>,
-    /// Number of by-vector queries in [`QUERIES_FILE`].
+    /// Number of by-vector queries in the queries file.
     pub vectors: usize,
 }
 

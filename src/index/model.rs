@@ -195,7 +195,7 @@ impl SearchModel {
     }
 
     /// Writes the model as a kit in `dest` (`manifest.json`, the head or
-    /// projection file, and a [`KIT_MARKER`]), as the index writes a
+    /// projection file, and a `KIT` marker file), as the index writes a
     /// generation: the model's file first (its name is the generation's),
     /// then the manifest, replaced atomically, then the older generations'
     /// files. A reader sees the old kit or the new one, never half of

@@ -37,6 +37,7 @@ pub mod search;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod split;
+pub mod store;
 #[cfg(all(test, feature = "training"))]
 pub(crate) mod test_support;
 #[cfg(feature = "training")]

@@ -350,6 +350,9 @@ fn a_three_node_cluster_answers_as_the_embedded_index() {
         err.contains("made another way") && err.contains("re-index"),
         "{err}"
     );
+    // One by-id query, exact, past each kind of bad node and embedded.
+    let exact_by_id =
+        |t: &dyn SearchTarget| ranked(t, &Query::Product(&ids[3]), &request(&[], Backend::Exact));
     let broken = broken_node();
     let with_broken = QdrantCatalogue::open(
         QdrantNodes::new(&format!("{broken},{}", cluster.url(1))).expect("urls"),
@@ -358,16 +361,8 @@ fn a_three_node_cluster_answers_as_the_embedded_index() {
     )
     .expect("a broken node is passed over");
     assert_same_ranking(
-        &ranked(
-            &with_broken,
-            &Query::Product(&ids[3]),
-            &request(&[], Backend::Exact),
-        ),
-        &ranked(
-            &index,
-            &Query::Product(&ids[3]),
-            &request(&[], Backend::Exact),
-        ),
+        &exact_by_id(&with_broken),
+        &exact_by_id(&index),
         "past a broken node",
     );
     let err = QdrantCatalogue::open(QdrantNodes::new(&broken).expect("url"), COLLECTION, &kit)
@@ -392,16 +387,8 @@ fn a_three_node_cluster_answers_as_the_embedded_index() {
     )
     .expect("a hung node is passed over");
     assert_same_ranking(
-        &ranked(
-            &past_hung,
-            &Query::Product(&ids[3]),
-            &request(&[], Backend::Exact),
-        ),
-        &ranked(
-            &index,
-            &Query::Product(&ids[3]),
-            &request(&[], Backend::Exact),
-        ),
+        &exact_by_id(&past_hung),
+        &exact_by_id(&index),
         "past a hung node",
     );
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());

@@ -30,7 +30,8 @@ use serde_json::{json, Value};
 
 use super::client::QdrantNodes;
 use super::collection::{
-    field_key, record_of, CollectionSpec, CLASSES, KIND_CLASS, PAYLOAD_FACETS, PAYLOAD_KEYWORDS,
+    collection_path, field_key, lookalike_record, record_of, CLASSES, KIND_CLASS, PAYLOAD_FACETS,
+    PAYLOAD_KEYWORDS,
 };
 use super::filters::translate;
 use crate::catalog::Labels;
@@ -108,6 +109,18 @@ struct Stream {
 }
 
 impl Stream {
+    /// A stream of the candidates under `filter`, none fetched yet.
+    fn new(filter: Value, lift_cap: f32, first_page: usize) -> Stream {
+        Stream {
+            filter,
+            lift_cap,
+            fetched: 0,
+            next_page: first_page,
+            exhausted: false,
+            lowest: f32::INFINITY,
+        }
+    }
+
     /// The best score a product this stream has not returned can reach.
     fn bound(&self) -> f32 {
         if self.exhausted {
@@ -129,12 +142,7 @@ impl QdrantCatalogue {
     ) -> Result<QdrantCatalogue> {
         let kit = kit.into();
         let model = SearchModel::open(&kit)?;
-        let spec = CollectionSpec {
-            name: name.to_string(),
-            shards: 1,
-            replicas: 1,
-        };
-        let path = spec.path()?;
+        let path = collection_path(name)?;
         let urls = nodes.urls().join(",");
         let Some(info) = nodes.request("GET", &path, None)? else {
             return Err(Error::Qdrant {
@@ -144,15 +152,7 @@ impl QdrantCatalogue {
                 ),
             });
         };
-        let have = &info["config"]["metadata"]["lookalike"];
-        if have.is_null() {
-            return Err(Error::Qdrant {
-                node: urls,
-                reason: format!(
-                    "collection `{name}` was not made by lookalike (no record of its vectors); choose another --collection"
-                ),
-            });
-        }
+        let have = lookalike_record(&nodes, name, &info)?;
         if have != &record_of(model.manifest()) {
             return Err(Error::Qdrant {
                 node: urls,
@@ -207,32 +207,15 @@ impl QdrantCatalogue {
     /// Every product's record (for the evaluation), in pages.
     pub fn products(&self) -> Result<Vec<ProductRecord>> {
         let mut out = Vec::new();
-        let mut offset = Value::Null;
-        loop {
-            let page = self.ask(
-                "POST",
-                &format!("{}/points/scroll", self.path),
-                &json!({
-                    "limit": 2000,
-                    "offset": offset,
-                    "with_payload": ["product_id", "hash", "image", "labels"],
-                    "with_vector": false,
-                }),
-            )?;
-            let points = page["points"]
-                .as_array()
-                .ok_or_else(|| self.bad_answer("points/scroll", "no `points`"))?;
-            for p in points {
+        self.nodes.scroll(
+            &self.path,
+            &["product_id", "hash", "image", "labels"],
+            |p| {
                 out.push(self.record(p)?);
-            }
-            let next = page["next_page_offset"].clone();
-            // A server that repeats an offset or pages on with nothing
-            // would keep this loop going for ever.
-            if next.is_null() || points.is_empty() || next == offset {
-                return Ok(out);
-            }
-            offset = next;
-        }
+                Ok(())
+            },
+        )?;
+        Ok(out)
     }
 
     /// The products that pass `filters` and whose name (or, without one,
@@ -568,14 +551,7 @@ impl QdrantCatalogue {
             first_page = first_page.max(catalogue_vote::NEIGHBOURS);
         }
         let max_lift = prior.as_ref().map_or(0.0, |p| p.max_lift());
-        let mut streams = vec![Stream {
-            filter: filter.clone(),
-            lift_cap: max_lift,
-            fetched: 0,
-            next_page: first_page,
-            exhausted: false,
-            lowest: f32::INFINITY,
-        }];
+        let mut streams = vec![Stream::new(filter.clone(), max_lift, first_page)];
         // The second stream filters on `kind_class`: only for a head whose
         // first part is its kind task (a colour-only head has none).
         let kind_task = head.and_then(|h| h.first_task(crate::embedding::Part::Shape));
@@ -589,14 +565,7 @@ impl QdrantCatalogue {
             if let Some(must) = kind["must"].as_array_mut() {
                 must.push(json!({ "key": KIND_CLASS, "match": { "value": class } }));
             }
-            streams.push(Stream {
-                filter: kind,
-                lift_cap: max_lift,
-                fetched: 0,
-                next_page: first_page,
-                exhausted: false,
-                lowest: f32::INFINITY,
-            });
+            streams.push(Stream::new(kind, max_lift, first_page));
         }
         let lift = |c: &Candidate| prior.as_ref().map_or(0.0, |p| p.lift_of(|t| c.class_of(t)));
         let mut pool: HashMap<u64, (f32, Candidate)> = HashMap::new();
@@ -763,11 +732,7 @@ impl SearchTarget for QdrantCatalogue {
     }
 
     fn recognition(&self, query: &Query<'_>, vote_weight: f32) -> Result<Option<Vec<Vec<f32>>>> {
-        if !(0.0..=1.0).contains(&vote_weight) {
-            return Err(Error::InvalidArgument(format!(
-                "vote weight must be in 0..=1, got {vote_weight}"
-            )));
-        }
+        crate::search::check_weight("vote", vote_weight)?;
         let Some(head) = self.model.head() else {
             return Ok(None);
         };

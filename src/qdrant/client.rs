@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 
 /// Longest a node may take to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Points per page when a collection is read whole.
+const SCROLL_PAGE: usize = 2000;
 /// Longest one request may take on one node (an upsert batch with `wait`
 /// included); past it the next node is tried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -132,6 +134,50 @@ impl QdrantNodes {
             }
         }
         Err(Error::QdrantUnreachable(failures.join("; ")))
+    }
+
+    /// Every point of the collection at `collection` (`/collections/NAME`),
+    /// page by page with `with_payload`, each handed to `each`. A page
+    /// that repeats its offset, or is empty with more to come, ends the
+    /// walk: a broken server cannot keep it going for ever.
+    pub(crate) fn scroll(
+        &self,
+        collection: &str,
+        with_payload: &[&str],
+        mut each: impl FnMut(&Value) -> Result<()>,
+    ) -> Result<()> {
+        let broken = |reason: String| Error::Qdrant {
+            node: self.urls.join(","),
+            reason,
+        };
+        let mut offset = Value::Null;
+        loop {
+            let page = self
+                .request(
+                    "POST",
+                    &format!("{collection}/points/scroll"),
+                    Some(&serde_json::json!({
+                        "limit": SCROLL_PAGE,
+                        "offset": offset,
+                        "with_payload": with_payload,
+                        "with_vector": false,
+                    })),
+                )?
+                .ok_or_else(|| broken(format!("{collection} vanished while it was read")))?;
+            let points = page["points"].as_array().ok_or_else(|| {
+                broken(format!(
+                    "{collection}/points/scroll answered without `points`"
+                ))
+            })?;
+            for p in points {
+                each(p)?;
+            }
+            let next = page["next_page_offset"].clone();
+            if next.is_null() || points.is_empty() || next == offset {
+                return Ok(());
+            }
+            offset = next;
+        }
     }
 
     fn attempt(

@@ -61,23 +61,47 @@ pub struct CollectionSpec {
 }
 
 impl CollectionSpec {
-    /// `/collections/NAME`, checked: Qdrant names are path segments.
+    /// `/collections/NAME`, checked (see [`collection_path`]).
     pub(crate) fn path(&self) -> Result<String> {
-        let ok = !self.name.is_empty()
-            && self.name.len() <= 255
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            && !self.name.starts_with('.');
-        if !ok {
-            return Err(Error::InvalidArgument(format!(
-                "collection name `{}`: use letters, digits, '-', '_' and '.'",
-                self.name
-            )));
-        }
-        Ok(format!("/collections/{}", self.name))
+        collection_path(&self.name)
     }
+}
+
+/// `/collections/NAME`, checked: Qdrant names are path segments.
+pub(crate) fn collection_path(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if !ok {
+        return Err(Error::InvalidArgument(format!(
+            "collection name `{name}`: use letters, digits, '-', '_' and '.'"
+        )));
+    }
+    Ok(format!("/collections/{name}"))
+}
+
+/// The record lookalike left in collection `name`'s metadata (`info` is
+/// its `GET /collections/NAME`); a collection without one was not made by
+/// lookalike and is refused.
+pub(crate) fn lookalike_record<'a>(
+    nodes: &QdrantNodes,
+    name: &str,
+    info: &'a Value,
+) -> Result<&'a Value> {
+    let have = &info["config"]["metadata"]["lookalike"];
+    if have.is_null() {
+        return Err(Error::Qdrant {
+            node: nodes.urls().join(","),
+            reason: format!(
+                "collection `{name}` was not made by lookalike (no record of its vectors); \
+                 choose another --collection"
+            ),
+        });
+    }
+    Ok(have)
 }
 
 /// The payload key of label `field` under [`PAYLOAD_KEYWORDS`] and
@@ -121,17 +145,7 @@ pub(crate) fn ensure(
     let path = spec.path()?;
     let want = record_of(manifest);
     if let Some(info) = nodes.request("GET", &path, None)? {
-        let have = &info["config"]["metadata"]["lookalike"];
-        if have.is_null() {
-            return Err(Error::Qdrant {
-                node: nodes.urls().join(","),
-                reason: format!(
-                    "collection `{}` was not made by lookalike (no record of its vectors); \
-                     choose another --collection",
-                    spec.name
-                ),
-            });
-        }
+        let have = lookalike_record(nodes, &spec.name, &info)?;
         if have != &want {
             return Err(Error::Qdrant {
                 node: nodes.urls().join(","),

@@ -24,8 +24,6 @@ const BATCH: usize = 256;
 /// several keep the cluster's cores busy (README "Scale-out": 1,659 to
 /// 1,992 points/s into a 3-node cluster on this 2-core machine).
 const UPSERTS_IN_FLIGHT: usize = 4;
-/// Points per page when reading what the collection holds.
-const SCROLL_PAGE: usize = 2000;
 
 /// What a sync did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -163,45 +161,18 @@ pub fn sync_collection(
     Ok(report)
 }
 
-/// Every point of the collection: id -> its `row` hash.
+/// Every point of the collection: id -> its `row` digest.
 fn held_points(nodes: &QdrantNodes, path: &str) -> Result<HashMap<u64, String>> {
     let mut held = HashMap::new();
-    let mut offset = Value::Null;
-    loop {
-        let page = nodes
-            .request(
-                "POST",
-                &format!("{path}/points/scroll"),
-                Some(&json!({
-                    "limit": SCROLL_PAGE,
-                    "offset": offset,
-                    "with_payload": ["row"],
-                    "with_vector": false,
-                })),
-            )?
-            .ok_or_else(|| Error::Qdrant {
-                node: nodes.urls().join(","),
-                reason: format!("{path} vanished while it was read"),
-            })?;
-        let points = page["points"].as_array().ok_or_else(|| Error::Qdrant {
-            node: nodes.urls().join(","),
-            reason: format!("{path}/points/scroll answered without `points`"),
-        })?;
-        for p in points {
-            // Ids lookalike did not write (UUIDs, others' payloads) are left alone.
-            if let Some(id) = p["id"].as_u64() {
-                let row = p["payload"]["row"].as_str().unwrap_or("").to_string();
-                held.insert(id, row);
-            }
+    nodes.scroll(path, &["row"], |p| {
+        // Ids lookalike did not write (UUIDs, others' payloads) are left alone.
+        if let Some(id) = p["id"].as_u64() {
+            let row = p["payload"]["row"].as_str().unwrap_or("").to_string();
+            held.insert(id, row);
         }
-        let next = page["next_page_offset"].clone();
-        // A repeated offset or an empty page with more to come is a
-        // broken answer: stop rather than loop.
-        if next.is_null() || points.is_empty() || next == offset {
-            return Ok(held);
-        }
-        offset = next;
-    }
+        Ok(())
+    })?;
+    Ok(held)
 }
 
 /// Product `r` as a point (see the collection's docs for the payload),

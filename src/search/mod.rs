@@ -191,7 +191,7 @@ impl SearchRequest {
 }
 
 /// Refuses a weight outside `0..=1` (NaN included).
-fn check_weight(name: &str, w: f32) -> Result<()> {
+pub(crate) fn check_weight(name: &str, w: f32) -> Result<()> {
     if (0.0..=1.0).contains(&w) {
         Ok(())
     } else {

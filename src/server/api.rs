@@ -69,10 +69,10 @@ pub async fn health(State(st): State<Arc<AppState>>) -> ApiResult {
     let snap = st.snapshot();
     blocking("checking health", move || {
         let m = snap.model().manifest();
-        let store = match &snap.source {
-            super::state::Source::Local(_) => json!({ "kind": "local" }),
+        let store = match &snap.store {
+            crate::store::Store::Local(_) => json!({ "kind": "local" }),
             #[cfg(feature = "qdrant")]
-            super::state::Source::Remote(r) => json!({
+            crate::store::Store::Remote(r) => json!({
                 "kind": "qdrant",
                 "collection": r.name(),
                 "nodes": r.nodes().urls(),
@@ -80,7 +80,7 @@ pub async fn health(State(st): State<Arc<AppState>>) -> ApiResult {
         };
         Ok(Json(json!({
             "status": "ok",
-            "products": snap.product_count()?,
+            "products": snap.store.product_count()?,
             "generation": m.generation,
             "model": m.model.name,
             "backend": crate::embedding::current_backend(),
@@ -107,6 +107,7 @@ pub async fn product(
     let snap = st.snapshot();
     blocking("reading a product", move || {
         let p = snap
+            .store
             .product(&id)?
             .ok_or_else(|| ApiError::from(crate::Error::UnknownId(id)))?;
         Ok(Json(product_json(&p)))
@@ -119,7 +120,7 @@ pub async fn products(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery) ->
     let p = params::list_params(q.as_deref())?;
     let snap = st.snapshot();
     blocking("browsing", move || {
-        let (total, products) = snap.browse(&p.filters, &p.q, p.offset, p.limit)?;
+        let (total, products) = snap.store.browse(&p.filters, &p.q, p.offset, p.limit)?;
         Ok(Json(json!({
             "total": total,
             "offset": p.offset,
@@ -134,9 +135,9 @@ pub async fn products(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery) ->
 pub async fn facets(State(st): State<Arc<AppState>>) -> ApiResult {
     let snap = st.snapshot();
     blocking("counting labels", move || {
-        let facets = snap.facets(MAX_FACET_VALUES)?;
+        let facets = snap.store.facets(MAX_FACET_VALUES)?;
         Ok(Json(
-            json!({ "products": snap.product_count()?, "facets": facets }),
+            json!({ "products": snap.store.product_count()?, "facets": facets }),
         ))
     })
     .await
@@ -144,7 +145,7 @@ pub async fn facets(State(st): State<Arc<AppState>>) -> ApiResult {
 
 /// Checks the filters against the index before any expensive work.
 fn check_filters(st: &AppState, req: &SearchRequest) -> Result<(), ApiError> {
-    st.snapshot().check_filters(&req.filters)?;
+    st.snapshot().store.check_filters(&req.filters)?;
     Ok(())
 }
 

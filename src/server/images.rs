@@ -17,13 +17,6 @@ use super::api::product_id;
 use super::error::ApiError;
 use super::state::AppState;
 
-/// Where a product record comes from: a remote one's paths are checked.
-enum SnapKind {
-    Local,
-    #[cfg(feature = "qdrant")]
-    Remote,
-}
-
 /// The largest image file served (a catalogue image is far smaller).
 const MAX_IMAGE_BYTES: u64 = 64 << 20;
 
@@ -61,13 +54,9 @@ pub async fn image(
     let id = product_id(id)?;
     let snap = st.snapshot();
     let catalog = st.catalog_dir(&snap);
-    let snap_kind = match &snap.source {
-        super::state::Source::Local(_) => SnapKind::Local,
-        #[cfg(feature = "qdrant")]
-        super::state::Source::Remote(_) => SnapKind::Remote,
-    };
+    let local = matches!(snap.store, crate::store::Store::Local(_));
     let lookup = id.clone();
-    let record = tokio::task::spawn_blocking(move || snap.product(&lookup))
+    let record = tokio::task::spawn_blocking(move || snap.store.product(&lookup))
         .await
         .map_err(|e| ApiError::internal("reading a product", e))??
         .ok_or_else(|| ApiError::not_found(format!("unknown product id `{id}`")))?;
@@ -99,7 +88,7 @@ pub async fn image(
     // never `..`, an absolute path or anything but a file of sane size.
     let path = match safe_relative(&record.image) {
         Some(rel) => catalog.join(rel),
-        None if record.image.is_absolute() && matches!(snap_kind, SnapKind::Local) => {
+        None if record.image.is_absolute() && local => {
             // Older local indexes hold absolute paths (see Index::image_path).
             record.image.clone()
         }

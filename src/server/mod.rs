@@ -29,7 +29,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use state::{AppState, QdrantSource, ServeOptions, Snapshot, Source};
+pub use state::{AppState, QdrantSource, ServeOptions, Snapshot};
 
 /// Multipart framing on top of the image itself.
 const MULTIPART_OVERHEAD: usize = 64 << 10;
@@ -90,7 +90,7 @@ pub async fn serve(options: ServeOptions, addr: SocketAddr) -> crate::Result<()>
             None => format!("index {}", dir.display()),
         };
         let count = snap.clone();
-        let products = tokio::task::spawn_blocking(move || count.product_count())
+        let products = tokio::task::spawn_blocking(move || count.store.product_count())
             .await
             .map_err(|e| crate::Error::InvalidArgument(format!("counting products: {e}")))??;
         tracing::info!(

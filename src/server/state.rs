@@ -10,21 +10,10 @@ use tokio::sync::Semaphore;
 use crate::embedding::Embedder;
 use crate::imaging::DecodeLimits;
 use crate::index::read_manifest;
-use std::collections::BTreeMap;
-
-use crate::index::{ProductRecord, SearchModel};
-use crate::search::{Filter, SearchTarget};
-use crate::{Index, Result};
-
-/// Where a server's products are.
-#[derive(Debug)]
-pub enum Source {
-    /// A local index.
-    Local(Box<Index>),
-    /// A Qdrant collection, searched with a kit.
-    #[cfg(feature = "qdrant")]
-    Remote(Box<crate::qdrant::QdrantCatalogue>),
-}
+use crate::index::SearchModel;
+use crate::search::SearchTarget;
+use crate::store::Store;
+use crate::Result;
 
 /// One generation of the index (or of the kit of a Qdrant collection) and
 /// the embedder that matches it.
@@ -35,7 +24,7 @@ pub enum Source {
 #[derive(Debug)]
 pub struct Snapshot {
     /// The products.
-    pub source: Source,
+    pub store: Store,
     /// Built on first use (or by the warm-up task): loading the model takes
     /// longer than opening the index, and browsing does not need it.
     embedder: OnceLock<std::result::Result<Arc<Embedder>, String>>,
@@ -44,108 +33,31 @@ pub struct Snapshot {
 impl Snapshot {
     /// Opens the index (or the Qdrant collection) of `options`.
     pub fn open(options: &ServeOptions) -> Result<Snapshot> {
-        let source = match &options.qdrant {
+        let store = match &options.qdrant {
             #[cfg(feature = "qdrant")]
-            Some(q) => Source::Remote(Box::new(crate::qdrant::QdrantCatalogue::open(
-                crate::qdrant::QdrantNodes::for_search(&q.urls)?,
-                &q.collection,
-                &q.kit,
-            )?)),
+            Some(q) => Store::open_qdrant(&q.urls, &q.collection, &q.kit)?,
             #[cfg(not(feature = "qdrant"))]
             Some(_) => {
                 return Err(crate::Error::InvalidArgument(
                     "this build has no Qdrant support (the `qdrant` feature)".into(),
                 ))
             }
-            None => Source::Local(Box::new(Index::open(&options.index_dir)?)),
+            None => Store::open_local(&options.index_dir)?,
         };
         Ok(Snapshot {
-            source,
+            store,
             embedder: OnceLock::new(),
         })
     }
 
     /// The products as the search API sees them.
     pub fn target(&self) -> &dyn SearchTarget {
-        match &self.source {
-            Source::Local(i) => i.as_ref(),
-            #[cfg(feature = "qdrant")]
-            Source::Remote(r) => r.as_ref(),
-        }
+        self.store.target()
     }
 
     /// The model, head and manifest.
     pub fn model(&self) -> &SearchModel {
-        self.target().model()
-    }
-
-    /// Number of products (a request to a Qdrant cluster: blocking).
-    pub fn product_count(&self) -> Result<usize> {
-        match &self.source {
-            Source::Local(i) => Ok(i.len()),
-            #[cfg(feature = "qdrant")]
-            Source::Remote(r) => r.len(),
-        }
-    }
-
-    /// Product `id`'s record (blocking, see [`Snapshot::product_count`]).
-    pub fn product(&self, id: &str) -> Result<Option<ProductRecord>> {
-        match &self.source {
-            Source::Local(i) => Ok(i.row_of(id).map(|r| i.products()[r].clone())),
-            #[cfg(feature = "qdrant")]
-            Source::Remote(r) => r.product(id),
-        }
-    }
-
-    /// Checks `filters` against the labels before any expensive work.
-    pub fn check_filters(&self, filters: &[Filter]) -> Result<()> {
-        match &self.source {
-            Source::Local(i) => {
-                crate::search::filter::compile(filters, i.payload(), i.len()).map(|_| ())
-            }
-            #[cfg(feature = "qdrant")]
-            Source::Remote(r) => r.check_filters(filters),
-        }
-    }
-
-    /// One page of [`crate::search::browse`]: the total and the products.
-    pub fn browse(
-        &self,
-        filters: &[Filter],
-        name: &str,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(usize, Vec<ProductRecord>)> {
-        match &self.source {
-            Source::Local(i) => {
-                let page = crate::search::browse(i, filters, name, offset, limit)?;
-                Ok((page.total, page.products.into_iter().cloned().collect()))
-            }
-            #[cfg(feature = "qdrant")]
-            Source::Remote(r) => r.browse(filters, name, offset, limit),
-        }
-    }
-
-    /// Label values with counts per field (the name left out), fields of
-    /// more than `max_values` values left out.
-    pub fn facets(&self, max_values: usize) -> Result<BTreeMap<String, BTreeMap<String, usize>>> {
-        match &self.source {
-            Source::Local(i) => {
-                let mut out = BTreeMap::new();
-                for field in &i.manifest().fields {
-                    if field == crate::search::NAME_FIELD {
-                        continue;
-                    }
-                    let values = i.payload().facet(field);
-                    if !values.is_empty() && values.len() <= max_values {
-                        out.insert(field.clone(), values);
-                    }
-                }
-                Ok(out)
-            }
-            #[cfg(feature = "qdrant")]
-            Source::Remote(r) => r.facets(max_values),
-        }
+        self.store.model()
     }
 
     /// The embedder of this index, loading it on first use (blocking).

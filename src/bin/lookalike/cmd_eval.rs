@@ -70,7 +70,7 @@ pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     if let Some(dir) = &args.photos {
         return photos::run(&target, dir, &req, split, args.json);
     }
-    let index = target.get();
+    let index = target.target();
     let opts = EvalOptions {
         queries,
         split,

@@ -46,7 +46,7 @@ pub struct Args {
 pub fn run(index_dir: &Path, args: Args) -> Result<ExitCode> {
     let start = Instant::now();
     let target = args.remote.open(index_dir)?;
-    let index = target.get();
+    let index = target.target();
     let filters = args
         .filters
         .iter()

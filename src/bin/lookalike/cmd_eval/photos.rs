@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::remote::Target;
 use anyhow::{bail, Result};
 use lookalike::eval::Split;
 use lookalike::eval::{evaluate_photos, shopper_photos};
 use lookalike::search::SearchRequest;
+use lookalike::store::Store;
 
 pub fn run(
-    target: &Target,
+    target: &Store,
     dir: &Path,
     req: &SearchRequest,
     split: Split,
@@ -23,9 +23,9 @@ pub fn run(
     if split == Split::Test {
         photos.retain(|p| lookalike::split::is_test_id(&p.id()));
     }
-    let embedder = target.get().model().embedder()?;
+    let embedder = target.target().model().embedder()?;
     let started = std::time::Instant::now();
-    let r = evaluate_photos(target.get(), &embedder, &photos, req)?;
+    let r = evaluate_photos(target.target(), &embedder, &photos, req)?;
     for (path, why) in &r.skipped {
         eprintln!("skipped {path}: {why}");
     }
@@ -40,7 +40,7 @@ pub fn run(
             Split::All => "all",
             Split::Test => "test",
         },
-        target.len()?,
+        target.product_count()?,
         started.elapsed().as_secs_f64()
     );
     let fmt = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.2}"));

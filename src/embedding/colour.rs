@@ -219,52 +219,90 @@ impl ProductPixels {
 
     /// The descriptor `spec` of these pixels (unit length).
     pub fn descriptor(&self, spec: &ColourSpec) -> Vec<f32> {
-        let mut hist = vec![0f32; spec.dim()];
+        self.descriptors(std::slice::from_ref(spec))
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// The descriptor of each of `specs` (each unit length), from one pass
+    /// over the pixels: an index row's search and head colours share the
+    /// visit of each product pixel. Each histogram sums its votes in pixel
+    /// order, so the values equal [`ProductPixels::descriptor`]'s one by one.
+    pub fn descriptors(&self, specs: &[ColourSpec]) -> Vec<Vec<f32>> {
+        let mut hists: Vec<Vec<f32>> = specs.iter().map(|s| vec![0f32; s.dim()]).collect();
         let w = self.width;
         if w == 0 {
-            return hist;
+            return hists;
         }
         let h = self.lab.len() / w;
-        let mut total = 0f32;
-        let bands = spec.bands.max(1);
-        let bins = spec.bins();
         let (top, bottom) = self.rows;
         let span = (bottom + 1).saturating_sub(top).max(1);
         let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
-        let sigma2 = (spec.centre_sigma * ((w * w + h * h) as f32).sqrt()).powi(2);
-        for (i, px) in self.lab.iter().enumerate() {
-            if self.product[i] {
-                let weight = if sigma2 > 0.0 {
-                    let (dx, dy) = ((i % w) as f32 - cx, (i / w) as f32 - cy);
-                    (-(dx * dx + dy * dy) / (2.0 * sigma2)).exp()
-                } else {
-                    1.0
-                };
-                let band = ((i / w).saturating_sub(top) * bands / span).min(bands - 1);
-                vote(&mut hist[band * bins..(band + 1) * bins], spec, px, weight);
-                total += weight;
+        let sigma2: Vec<f32> = specs
+            .iter()
+            .map(|s| (s.centre_sigma * ((w * w + h * h) as f32).sqrt()).powi(2))
+            .collect();
+        let mut totals = vec![0f32; specs.len()];
+        // A spec binning a* and b* like the first reuses its coordinates.
+        let same_ab: Vec<bool> = specs
+            .iter()
+            .map(|s| s.ab_bins == specs[0].ab_bins && s.ab_range == specs[0].ab_range)
+            .collect();
+        let mut bands = vec![0usize; specs.len()];
+        for (y, (lab, product)) in self
+            .lab
+            .chunks_exact(w)
+            .zip(self.product.chunks_exact(w))
+            .enumerate()
+        {
+            for (band, spec) in bands.iter_mut().zip(specs) {
+                let n = spec.bands.max(1);
+                *band = (y.saturating_sub(top) * n / span).min(n - 1);
             }
-        }
-        if total == 0.0 {
-            // Nothing but pure white: the descriptor of white.
-            for band in hist.chunks_exact_mut(bins) {
-                vote(band, spec, &[100.0, 0.0, 0.0], 1.0);
-            }
-        }
-        // Each band is a distribution of its own; an empty band stays zero.
-        for band in hist.chunks_exact_mut(bins) {
-            if spec.blur > 0.0 {
-                blur3(band, [spec.l_bins, spec.ab_bins, spec.ab_bins], spec.blur);
-            }
-            let sum: f32 = band.iter().sum();
-            if sum > 0.0 {
-                for v in band.iter_mut() {
-                    *v = (*v / sum).powf(spec.power);
+            for (x, px) in lab.iter().enumerate().filter(|&(x, _)| product[x]) {
+                let first_ab = AbCoords::new(&specs[0], px);
+                for (s, spec) in specs.iter().enumerate() {
+                    let weight = if sigma2[s] > 0.0 {
+                        let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+                        (-(dx * dx + dy * dy) / (2.0 * sigma2[s])).exp()
+                    } else {
+                        1.0
+                    };
+                    let ab = if same_ab[s] {
+                        first_ab
+                    } else {
+                        AbCoords::new(spec, px)
+                    };
+                    let bins = spec.bins();
+                    let hist = &mut hists[s][bands[s] * bins..(bands[s] + 1) * bins];
+                    vote_at(hist, spec, px[0], ab, weight);
+                    totals[s] += weight;
                 }
             }
         }
-        crate::vector::l2_normalise(&mut hist);
-        hist
+        for ((spec, hist), total) in specs.iter().zip(&mut hists).zip(totals) {
+            let bins = spec.bins();
+            if total == 0.0 {
+                // Nothing but pure white: the descriptor of white.
+                for band in hist.chunks_exact_mut(bins) {
+                    vote(band, spec, &[100.0, 0.0, 0.0], 1.0);
+                }
+            }
+            // Each band is a distribution of its own; an empty band stays zero.
+            for band in hist.chunks_exact_mut(bins) {
+                if spec.blur > 0.0 {
+                    blur3(band, [spec.l_bins, spec.ab_bins, spec.ab_bins], spec.blur);
+                }
+                let sum: f32 = band.iter().sum();
+                if sum > 0.0 {
+                    for v in band.iter_mut() {
+                        *v = (*v / sum).powf(spec.power);
+                    }
+                }
+            }
+            crate::vector::l2_normalise(hist);
+        }
+        hists
     }
 }
 
@@ -296,28 +334,53 @@ fn blur3(hist: &mut [f32], dims: [usize; 3], sigma: f32) {
     }
 }
 
+/// A value's two neighbouring bins along an axis of `bins` bins over
+/// `lo..=hi`, and its weight towards the upper one.
+#[inline]
+fn axis(v: f32, lo: f32, hi: f32, bins: usize) -> (usize, usize, f32) {
+    if bins == 1 {
+        return (0, 0, 0.0);
+    }
+    let t = ((v - lo) / (hi - lo)).clamp(0.0, 1.0) * (bins - 1) as f32;
+    let i0 = (t.floor() as usize).min(bins - 2);
+    (i0, i0 + 1, t - i0 as f32)
+}
+
+/// A pixel's a* and b* bins ([`axis`]): the same for every descriptor that
+/// bins them alike, so worked out once per pixel.
+#[derive(Clone, Copy)]
+struct AbCoords {
+    a: (usize, usize, f32),
+    b: (usize, usize, f32),
+}
+
+impl AbCoords {
+    #[inline]
+    fn new(spec: &ColourSpec, lab: &[f32; 3]) -> AbCoords {
+        let r = spec.ab_range;
+        AbCoords {
+            a: axis(lab[1], -r, r, spec.ab_bins),
+            b: axis(lab[2], -r, r, spec.ab_bins),
+        }
+    }
+}
+
 /// Adds one pixel to the histogram with trilinear weights.
 fn vote(hist: &mut [f32], spec: &ColourSpec, lab: &[f32; 3], weight: f32) {
-    let coord = |v: f32, lo: f32, hi: f32, bins: usize| -> (usize, usize, f32) {
-        if bins == 1 {
-            return (0, 0, 0.0);
-        }
-        let t = ((v - lo) / (hi - lo)).clamp(0.0, 1.0) * (bins - 1) as f32;
-        let i0 = (t.floor() as usize).min(bins - 2);
-        (i0, i0 + 1, t - i0 as f32)
-    };
-    let r = spec.ab_range;
-    let (l0, l1, lf) = coord(lab[0], 0.0, 100.0, spec.l_bins);
-    let (a0, a1, af) = coord(lab[1], -r, r, spec.ab_bins);
-    let (b0, b1, bf) = coord(lab[2], -r, r, spec.ab_bins);
+    vote_at(hist, spec, lab[0], AbCoords::new(spec, lab), weight);
+}
+
+/// [`vote`] with the pixel's a*/b* bins worked out. A zero weight adds
+/// `+0.0`, which leaves a bin's value as it is, so there is no test for it.
+#[inline]
+fn vote_at(hist: &mut [f32], spec: &ColourSpec, l: f32, ab: AbCoords, weight: f32) {
+    let (l0, l1, lf) = axis(l, 0.0, 100.0, spec.l_bins);
+    let ((a0, a1, af), (b0, b1, bf)) = (ab.a, ab.b);
     let n = spec.ab_bins;
     for (li, lw) in [(l0, 1.0 - lf), (l1, lf)] {
         for (ai, aw) in [(a0, 1.0 - af), (a1, af)] {
             for (bi, bw) in [(b0, 1.0 - bf), (b1, bf)] {
-                let wgt = weight * lw * aw * bw;
-                if wgt > 0.0 {
-                    hist[(li * n + ai) * n + bi] += wgt;
-                }
+                hist[(li * n + ai) * n + bi] += weight * lw * aw * bw;
             }
         }
     }
@@ -414,5 +477,29 @@ mod tests {
             &spec,
         );
         assert!((dot(&blank, &blank) - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn descriptors_in_one_pass_equal_each_alone() {
+        let img = RgbImage::from_fn(60, 80, |x, y| {
+            if (10..50).contains(&x) && (8..72).contains(&y) {
+                image::Rgb([(x * 4) as u8, (y * 3) as u8, 90])
+            } else {
+                image::Rgb([255, 255, 255])
+            }
+        });
+        let pixels = ProductPixels::new(&img);
+        let centred = ColourSpec {
+            centre_sigma: 0.3,
+            blur: 0.7,
+            ..ColourSpec::default()
+        };
+        let specs = [ColourSpec::default(), ColourSpec::for_head(), centred];
+        let together = pixels.descriptors(&specs);
+        for (spec, got) in specs.iter().zip(&together) {
+            let alone = ProductPixels::new(&img).descriptor(spec);
+            assert_eq!(got, &alone, "{spec}");
+            assert_eq!(got.len(), spec.dim());
+        }
     }
 }

@@ -230,14 +230,15 @@ impl Embedder {
 
     /// `fitted` with the colour descriptors of `pixels`.
     fn with_colours(&self, fitted: RgbImage, pixels: &ProductPixels) -> Prepared {
+        // Both descriptors from one visit of the pixels.
+        let specs: Vec<ColourSpec> = std::iter::once(self.fingerprint.colour)
+            .chain(self.fingerprint.head_colour)
+            .collect();
+        let mut descriptors = pixels.descriptors(&specs).into_iter();
         Prepared {
             fitted,
-            colour: pixels.descriptor(&self.fingerprint.colour),
-            head_colour: self
-                .fingerprint
-                .head_colour
-                .map(|spec| pixels.descriptor(&spec))
-                .unwrap_or_default(),
+            colour: descriptors.next().unwrap_or_default(),
+            head_colour: descriptors.next().unwrap_or_default(),
         }
     }
 

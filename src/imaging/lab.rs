@@ -51,19 +51,32 @@ pub fn srgb_to_lab(rgb: [u8; 3]) -> [f32; 3] {
     [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
 }
 
-/// Every pixel of `img` in CIELAB, row by row. A pixel equal to the one
-/// before it (the white rows of a packshot's backdrop and padding) reuses
-/// its conversion.
+/// Slots of [`image_to_lab`]'s cache of recent conversions (16 KiB: it
+/// stays in L1).
+const LAB_CACHE_SLOTS: usize = 1024;
+
+/// Every pixel of `img` in CIELAB, row by row. Colours repeat within an
+/// image (the backdrop and padding, a garment's flat areas): each is
+/// converted once and looked up after that, in a small direct-mapped cache
+/// keyed by the RGB triple, so the values are exactly those of
+/// [`srgb_to_lab`] (docs/speed.md, "The work around the CNN").
 pub fn image_to_lab(img: &image::RgbImage) -> Vec<[f32; 3]> {
-    let mut last: Option<([u8; 3], [f32; 3])> = None;
+    // A key holds the RGB in its low 24 bits; an empty slot's key has a bit
+    // above them set, so it never matches.
+    let mut keys = [u32::MAX; LAB_CACHE_SLOTS];
+    let mut values = [[0f32; 3]; LAB_CACHE_SLOTS];
     img.pixels()
-        .map(|p| match last {
-            Some((rgb, lab)) if rgb == p.0 => lab,
-            _ => {
-                let lab = srgb_to_lab(p.0);
-                last = Some((p.0, lab));
-                lab
+        .map(|p| {
+            let [r, g, b] = p.0;
+            let key = u32::from(r) << 16 | u32::from(g) << 8 | u32::from(b);
+            // Multiplicative hashing: the top bits of the product mix all
+            // three channels.
+            let slot = (key.wrapping_mul(0x9E37_79B1) >> 22) as usize % LAB_CACHE_SLOTS;
+            if keys[slot] != key {
+                keys[slot] = key;
+                values[slot] = srgb_to_lab(p.0);
             }
+            values[slot]
         })
         .collect()
 }
@@ -76,6 +89,19 @@ pub fn is_backdrop(lab: &[f32; 3]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cached_conversion_equals_the_direct_one() {
+        // Repeated colours (cache hits), colliding slots and every channel.
+        let img = image::RgbImage::from_fn(97, 61, |x, y| {
+            let v = (x * 37 + y * 11) % 256;
+            image::Rgb([v as u8, ((x * y) % 7 * 40) as u8, (255 - v) as u8])
+        });
+        let lab = image_to_lab(&img);
+        for (p, got) in img.pixels().zip(&lab) {
+            assert_eq!(*got, srgb_to_lab(p.0), "{:?}", p.0);
+        }
+    }
 
     #[test]
     fn the_fast_cube_root_matches_the_library_one() {

@@ -1,5 +1,7 @@
-//! Where a 60x80 upload's time goes: decode, locate, embed (CNN included),
-//! search (head, scan, vote). Single-threaded caller, as a server request.
+//! Where a 60x80 upload's time goes: decode, locate, prepare (fit to the
+//! model input and both colour descriptors), CNN, head (the search row and
+//! its class probabilities) and search (scan or graph, label term, vote).
+//! Single-threaded caller, as a server request.
 //!
 //!     cargo run --release --example upload_profile -- INDEX [N]
 
@@ -24,36 +26,55 @@ fn main() -> anyhow::Result<()> {
         .map(|p| root.join(&p.image))
         .collect();
     let req = SearchRequest::default();
-    let mut t = [0f64; 4];
+    const STEPS: [&str; 6] = ["decode", "locate", "prepare", "cnn", "head", "search"];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); STEPS.len()];
     for (i, f) in files.iter().enumerate() {
         let bytes = std::fs::read(f)?;
-        let s = Instant::now();
+        let mut times = [0f64; STEPS.len()];
+        let mut lap = {
+            let mut s = Instant::now();
+            move |slot: &mut f64| {
+                *slot = s.elapsed().as_secs_f64() * 1e3;
+                s = Instant::now();
+            }
+        };
         let img = decode(&bytes, &DecodeLimits::default())?;
-        let t0 = s.elapsed().as_secs_f64();
-        let s = Instant::now();
+        lap(&mut times[0]);
         let _ = locate_product(&img);
-        let t1 = s.elapsed().as_secs_f64();
-        let s = Instant::now();
-        let e = embedder.embed_packshot(&img, index.manifest().catalog_image_size)?;
-        let t2 = s.elapsed().as_secs_f64();
-        let s = Instant::now();
-        let _ = search(&index, &Query::Embedding(&e), &req)?;
-        let t3 = s.elapsed().as_secs_f64();
+        lap(&mut times[1]);
+        let prepared = embedder.prepare(&img);
+        lap(&mut times[2]);
+        let e = embedder
+            .embed_prepared(std::slice::from_ref(&prepared))?
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("no embedding"))?;
+        lap(&mut times[3]);
+        let row = index.query_row(&e)?;
+        let _ = index.head().map(|h| h.probabilities(&row));
+        lap(&mut times[4]);
+        let _ = search(&index, &Query::SearchRow(&row), &req)?;
+        lap(&mut times[5]);
+        // The first upload warms caches and sessions.
         if i > 0 {
-            for (a, b) in t.iter_mut().zip([t0, t1, t2, t3]) {
-                *a += b;
+            for (s, t) in samples.iter_mut().zip(times) {
+                s.push(t);
             }
         }
     }
-    let per = |x: f64| x * 1e3 / (files.len() - 1).max(1) as f64;
     println!(
-        "ms per upload ({} on {}): decode {:.2}, locate {:.2}, embed {:.2}, search {:.2}",
+        "ms per upload, p50 ({} on {}, {} uploads):",
         embedder.spec().name,
         embedder.backend(),
-        per(t[0]),
-        per(t[1]),
-        per(t[2]),
-        per(t[3])
+        samples[0].len()
     );
+    let mut total = 0.0;
+    for (name, mut s) in STEPS.iter().zip(samples) {
+        s.sort_by(f64::total_cmp);
+        let p50 = s.get(s.len() / 2).copied().unwrap_or(0.0);
+        let mean = s.iter().sum::<f64>() / s.len().max(1) as f64;
+        total += mean;
+        println!("  {name:8} p50 {p50:6.2}  mean {mean:6.2}");
+    }
+    println!("  total    mean {total:6.2}");
     Ok(())
 }

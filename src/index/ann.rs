@@ -35,12 +35,14 @@ use crate::progress::Progress;
 use crate::vector::dot;
 
 /// Catalogues of at least this many products get an ANN graph when
-/// `index --ann auto` (the default) decides. Below it the exact scan
-/// answers in about 3 ms or less (1.2 ms at 44k products on two cores,
-/// growing linearly), so a graph would cost build time and disk for no
-/// felt gain; above it the scan's time keeps growing and the graph's
-/// hardly does (docs/scale.md).
-pub const ANN_AUTO_MIN_PRODUCTS: usize = 100_000;
+/// `index --ann auto` (the default) decides. The exact scan's cost grows
+/// with the catalogue: on the 44k Kaggle catalogue it took 2.0 ms by id and
+/// 3.3 ms for an upload's search against 0.5 and 0.8 ms through the graph,
+/// at the same eval figures, for about 10 s of graph build and 778 bytes a
+/// product (docs/speed.md, "Search through the graph from 20,000
+/// products"). Below this size the scan takes under a millisecond and the
+/// graph's build is not worth it.
+pub const ANN_AUTO_MIN_PRODUCTS: usize = 20_000;
 
 /// Rebuild the graph from scratch rather than update it when more than
 /// this share of its rows would be new, changed, or deleted-but-kept

@@ -56,7 +56,7 @@ pub struct Args {
     #[arg(long, default_value = "auto")]
     head: String,
     /// ANN graph over the search rows: `auto` (what the index has, else a
-    /// graph from 100,000 products), `on` or `off` (the exact scan only).
+    /// graph from 20,000 products), `on` or `off` (the exact scan only).
     #[arg(long)]
     ann: Option<AnnMode>,
     /// Precision of the stored rows, which `train` and a new transform are

@@ -563,3 +563,19 @@ impl AnnGraph {
         self.graph.memory_usage()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_builds_a_graph_from_the_threshold_on() {
+        let auto = AnnMode::Auto;
+        assert!(!auto.wants_graph(ANN_AUTO_MIN_PRODUCTS - 1));
+        assert!(auto.wants_graph(ANN_AUTO_MIN_PRODUCTS));
+        // The Kaggle catalogue (44,441 products) gets one.
+        assert!(auto.wants_graph(44_441));
+        assert!(AnnMode::On.wants_graph(1) && !AnnMode::On.wants_graph(0));
+        assert!(!AnnMode::Off.wants_graph(1_000_000));
+    }
+}

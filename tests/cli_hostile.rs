@@ -64,6 +64,20 @@ fn hostile_files_are_reported_and_the_rest_indexed() {
         assert!(err.starts_with("error:"), "{bad}: {err}");
     }
 
+    // A manifest whose colour descriptor has no bins (edited by hand, or
+    // written by something else) is refused with what to do, not a panic.
+    let manifest_path = idx.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).expect("JSON");
+    manifest["embedder"]["colour"]["ab_bins"] = serde_json::json!(0);
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write manifest");
+    let query = dir.join("tops").join(format!("{}.jpg", rows[0].0));
+    let err = fails(&["search", "--index", s(&idx), "--image", s(&query)]);
+    assert!(
+        err.contains("broken colour descriptor") && err.contains("--rebuild"),
+        "{err}"
+    );
+
     // A CSV that is not a catalogue is a clear error.
     std::fs::write(dir.join("styles.csv"), "sku;price\n1;2\n").expect("write");
     let err = fails(&["index", s(&dir), "--index", s(&tmp.path().join("other"))]);

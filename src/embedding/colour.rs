@@ -97,6 +97,30 @@ impl ColourSpec {
         }
     }
 
+    /// Checks a descriptor read from outside (an index's manifest): at
+    /// least one bin on every axis, and sizes a histogram can have.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let bins_ok = |n: usize| (1..=64).contains(&n);
+        if !bins_ok(self.l_bins) || !bins_ok(self.ab_bins) || !(1..=16).contains(&self.bands) {
+            return Err(format!(
+                "colour descriptor {self}: bins must be 1..=64 per axis and bands 1..=16"
+            ));
+        }
+        let finite_positive = |v: f32| v.is_finite() && v > 0.0;
+        let finite_not_negative = |v: f32| v.is_finite() && v >= 0.0;
+        let fine = finite_positive(self.ab_range)
+            && finite_positive(self.power)
+            && finite_not_negative(self.centre_sigma)
+            && finite_not_negative(self.blur);
+        if !fine {
+            return Err(format!(
+                "colour descriptor {self}: ab_range and power must be finite and positive, \
+                 centre_sigma and blur finite and not negative"
+            ));
+        }
+        Ok(())
+    }
+
     /// Length of the descriptor.
     pub fn dim(&self) -> usize {
         self.bins() * self.bands.max(1)
@@ -260,8 +284,16 @@ impl ProductPixels {
                 *band = (y.saturating_sub(top) * n / span).min(n - 1);
             }
             for (x, px) in lab.iter().enumerate().filter(|&(x, _)| product[x]) {
-                let first_ab = AbCoords::new(&specs[0], px);
+                let Some(first) = specs.first() else {
+                    break;
+                };
+                let first_ab = AbCoords::new(first, px);
                 for (s, spec) in specs.iter().enumerate() {
+                    // A spec without bins (refused by `ColourSpec::validate`)
+                    // keeps its empty descriptor rather than panicking.
+                    if spec.dim() == 0 {
+                        continue;
+                    }
                     let weight = if sigma2[s] > 0.0 {
                         let (dx, dy) = (x as f32 - cx, y as f32 - cy);
                         (-(dx * dx + dy * dy) / (2.0 * sigma2[s])).exp()
@@ -282,6 +314,9 @@ impl ProductPixels {
         }
         for ((spec, hist), total) in specs.iter().zip(&mut hists).zip(totals) {
             let bins = spec.bins();
+            if bins == 0 {
+                continue;
+            }
             if total == 0.0 {
                 // Nothing but pure white: the descriptor of white.
                 for band in hist.chunks_exact_mut(bins) {
@@ -338,7 +373,7 @@ fn blur3(hist: &mut [f32], dims: [usize; 3], sigma: f32) {
 /// `lo..=hi`, and its weight towards the upper one.
 #[inline]
 fn axis(v: f32, lo: f32, hi: f32, bins: usize) -> (usize, usize, f32) {
-    if bins == 1 {
+    if bins <= 1 {
         return (0, 0, 0.0);
     }
     let t = ((v - lo) / (hi - lo)).clamp(0.0, 1.0) * (bins - 1) as f32;
@@ -477,6 +512,40 @@ mod tests {
             &spec,
         );
         assert!((dot(&blank, &blank) - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn a_colour_spec_without_bins_is_refused_not_a_panic() {
+        assert!(ColourSpec::default().validate().is_ok());
+        assert!(ColourSpec::for_head().validate().is_ok());
+        let bad = [
+            ColourSpec {
+                ab_bins: 0,
+                ..ColourSpec::default()
+            },
+            ColourSpec {
+                l_bins: 1000,
+                ..ColourSpec::default()
+            },
+            ColourSpec {
+                ab_range: f32::NAN,
+                ..ColourSpec::default()
+            },
+            ColourSpec {
+                power: 0.0,
+                ..ColourSpec::default()
+            },
+        ];
+        let img = RgbImage::from_pixel(8, 8, image::Rgb([200, 20, 20]));
+        for spec in bad {
+            assert!(spec.validate().is_err(), "{spec:?}");
+        }
+        let empty = ColourSpec {
+            ab_bins: 0,
+            ..ColourSpec::default()
+        };
+        assert!(ProductPixels::new(&img).descriptor(&empty).is_empty());
+        assert!(ProductPixels::new(&img).descriptors(&[]).is_empty());
     }
 
     #[test]

@@ -167,6 +167,9 @@ impl Embedder {
         head_colour: Option<ColourSpec>,
     ) -> Result<Embedder> {
         spec.validate().map_err(crate::Error::InvalidArgument)?;
+        for c in std::iter::once(&colour).chain(&head_colour) {
+            c.validate().map_err(crate::Error::InvalidArgument)?;
+        }
         let bytes = spec.model_bytes()?;
         let hash = blake3::hash(&bytes).to_hex();
         drop(bytes);

@@ -59,7 +59,7 @@ const LAB_CACHE_SLOTS: usize = 1024;
 /// image (the backdrop and padding, a garment's flat areas): each is
 /// converted once and looked up after that, in a small direct-mapped cache
 /// keyed by the RGB triple, so the values are exactly those of
-/// [`srgb_to_lab`] (docs/speed.md, "The work around the CNN").
+/// [`srgb_to_lab`] (docs/speed.md, "The per-image work around the CNN").
 pub fn image_to_lab(img: &image::RgbImage) -> Vec<[f32; 3]> {
     // A key holds the RGB in its low 24 bits; an empty slot's key has a bit
     // above them set, so it never matches.

@@ -185,14 +185,6 @@ impl SearchModel {
     /// fingerprint the index recorded.
     pub fn embedder(&self) -> Result<crate::embedding::Embedder> {
         let m = &self.manifest;
-        for c in std::iter::once(&m.embedder.colour).chain(&m.embedder.head_colour) {
-            c.validate().map_err(|why| {
-                Error::InvalidArgument(format!(
-                    "the index's manifest records a broken colour descriptor ({why}); \
-                     re-index with `lookalike index CATALOG --rebuild`"
-                ))
-            })?;
-        }
         let e = crate::embedding::Embedder::with_head_colour(
             &m.model,
             m.embedder.colour,

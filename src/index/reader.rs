@@ -45,7 +45,17 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             format::FORMAT_VERSION
         )));
     }
-    serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
+    let manifest: Manifest = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+    // The colour settings size the histograms every query is binned into.
+    let colours = &manifest.embedder;
+    for c in std::iter::once(&colours.colour).chain(&colours.head_colour) {
+        c.validate().map_err(|why| {
+            corrupt(format!(
+                "broken colour descriptor ({why}); re-index with `lookalike index CATALOG --rebuild`"
+            ))
+        })?;
+    }
+    Ok(manifest)
 }
 
 /// A read-only file mapping (empty files are not mapped).

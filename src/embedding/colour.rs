@@ -255,9 +255,9 @@ impl ProductPixels {
     pub fn descriptors(&self, specs: &[ColourSpec]) -> Vec<Vec<f32>> {
         let mut hists: Vec<Vec<f32>> = specs.iter().map(|s| vec![0f32; s.dim()]).collect();
         let w = self.width;
-        if w == 0 {
+        let Some(first) = specs.first().filter(|_| w > 0) else {
             return hists;
-        }
+        };
         let h = self.lab.len() / w;
         let (top, bottom) = self.rows;
         let span = (bottom + 1).saturating_sub(top).max(1);
@@ -270,8 +270,11 @@ impl ProductPixels {
         // A spec binning a* and b* like the first reuses its coordinates.
         let same_ab: Vec<bool> = specs
             .iter()
-            .map(|s| s.ab_bins == specs[0].ab_bins && s.ab_range == specs[0].ab_range)
+            .map(|s| s.ab_bins == first.ab_bins && s.ab_range == first.ab_range)
             .collect();
+        // A spec without bins (refused by `ColourSpec::validate`) keeps its
+        // empty descriptor rather than panicking.
+        let binned: Vec<bool> = specs.iter().map(|s| s.dim() > 0).collect();
         let mut bands = vec![0usize; specs.len()];
         for (y, (lab, product)) in self
             .lab
@@ -284,16 +287,8 @@ impl ProductPixels {
                 *band = (y.saturating_sub(top) * n / span).min(n - 1);
             }
             for (x, px) in lab.iter().enumerate().filter(|&(x, _)| product[x]) {
-                let Some(first) = specs.first() else {
-                    break;
-                };
                 let first_ab = AbCoords::new(first, px);
-                for (s, spec) in specs.iter().enumerate() {
-                    // A spec without bins (refused by `ColourSpec::validate`)
-                    // keeps its empty descriptor rather than panicking.
-                    if spec.dim() == 0 {
-                        continue;
-                    }
+                for (s, spec) in specs.iter().enumerate().filter(|&(s, _)| binned[s]) {
                     let weight = if sigma2[s] > 0.0 {
                         let (dx, dy) = (x as f32 - cx, y as f32 - cy);
                         (-(dx * dx + dy * dy) / (2.0 * sigma2[s])).exp()
@@ -312,11 +307,14 @@ impl ProductPixels {
                 }
             }
         }
-        for ((spec, hist), total) in specs.iter().zip(&mut hists).zip(totals) {
+        for (((spec, hist), total), _) in specs
+            .iter()
+            .zip(&mut hists)
+            .zip(totals)
+            .zip(&binned)
+            .filter(|(_, binned)| **binned)
+        {
             let bins = spec.bins();
-            if bins == 0 {
-                continue;
-            }
             if total == 0.0 {
                 // Nothing but pure white: the descriptor of white.
                 for band in hist.chunks_exact_mut(bins) {

@@ -51,9 +51,9 @@ pub fn srgb_to_lab(rgb: [u8; 3]) -> [f32; 3] {
     [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
 }
 
-/// Slots of [`image_to_lab`]'s cache of recent conversions (16 KiB: it
-/// stays in L1).
-const LAB_CACHE_SLOTS: usize = 1024;
+/// Bits of a slot number in [`image_to_lab`]'s cache of recent conversions:
+/// 1,024 slots, 16 KiB, so it stays in L1.
+const LAB_CACHE_BITS: u32 = 10;
 
 /// Every pixel of `img` in CIELAB, row by row. Colours repeat within an
 /// image (the backdrop and padding, a garment's flat areas): each is
@@ -63,15 +63,15 @@ const LAB_CACHE_SLOTS: usize = 1024;
 pub fn image_to_lab(img: &image::RgbImage) -> Vec<[f32; 3]> {
     // A key holds the RGB in its low 24 bits; an empty slot's key has a bit
     // above them set, so it never matches.
-    let mut keys = [u32::MAX; LAB_CACHE_SLOTS];
-    let mut values = [[0f32; 3]; LAB_CACHE_SLOTS];
+    let mut keys = [u32::MAX; 1 << LAB_CACHE_BITS];
+    let mut values = [[0f32; 3]; 1 << LAB_CACHE_BITS];
     img.pixels()
         .map(|p| {
             let [r, g, b] = p.0;
             let key = u32::from(r) << 16 | u32::from(g) << 8 | u32::from(b);
             // Multiplicative hashing: the top bits of the product mix all
             // three channels.
-            let slot = (key.wrapping_mul(0x9E37_79B1) >> 22) as usize % LAB_CACHE_SLOTS;
+            let slot = (key.wrapping_mul(0x9E37_79B1) >> (32 - LAB_CACHE_BITS)) as usize;
             if keys[slot] != key {
                 keys[slot] = key;
                 values[slot] = srgb_to_lab(p.0);

@@ -1,6 +1,6 @@
 //! Where a 60x80 upload's time goes: decode, locate, prepare (fit to the
-//! model input and both colour descriptors), CNN, head (the search row and
-//! its class probabilities) and search (scan or graph, label term, vote).
+//! model input and both colour descriptors), CNN, head (the search row) and
+//! search (the class probabilities, scan or graph, label term, vote).
 //! Single-threaded caller, as a server request.
 //!
 //!     cargo run --release --example upload_profile -- INDEX [N]
@@ -50,7 +50,6 @@ fn main() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("no embedding"))?;
         lap(&mut times[3]);
         let row = index.query_row(&e)?;
-        let _ = index.head().map(|h| h.probabilities(&row));
         lap(&mut times[4]);
         let _ = search(&index, &Query::SearchRow(&row), &req)?;
         lap(&mut times[5]);
